@@ -1,0 +1,24 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "core/error_codes.h"
+
+namespace sam3 {
+
+ExitCode exit_code_for(const std::exception& e) noexcept {
+  if (dynamic_cast<const InvalidInput*>(&e)) return ExitCode::input;
+  if (dynamic_cast<const NotFound*>(&e)) return ExitCode::input;
+  if (dynamic_cast<const ModelError*>(&e)) return ExitCode::model;
+  if (dynamic_cast<const Overloaded*>(&e)) return ExitCode::overloaded;
+  if (dynamic_cast<const Cancelled*>(&e)) return ExitCode::interrupted;
+  return ExitCode::runtime;
+}
+
+int http_status_for(const std::exception& e) noexcept {
+  if (dynamic_cast<const TooLarge*>(&e)) return 413;
+  if (dynamic_cast<const InvalidInput*>(&e)) return 400;
+  if (dynamic_cast<const NotFound*>(&e)) return 404;
+  if (dynamic_cast<const Overloaded*>(&e)) return 503;
+  if (dynamic_cast<const ModelMissing*>(&e)) return 503;
+  return 500;
+}
+
+}  // namespace sam3
