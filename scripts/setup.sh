@@ -17,7 +17,7 @@ PKGS=(
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
   libopencv-dev
   libgtest-dev libgmock-dev googletest
-  man-db ffmpeg wrk
+  zlib1g-dev man-db ffmpeg wrk
 )
 
 if [ "${SAM3_SKIP_APT:-0}" != 1 ]; then
