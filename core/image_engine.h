@@ -27,6 +27,7 @@ struct ModelOptions {
   std::string dtype = "fp32"; // "fp32" or "bf16"
   int threads = 0;            // intra-op threads, 0 = all cores
   int64_t attention_budget_mb = 512;
+  int resolution = 0;         // expected input resolution; 0 = the model's own (checked at load)
 };
 
 // Box prompt: normalized [cx, cy, w, h] in [0,1]; positive or negative exemplar.

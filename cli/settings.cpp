@@ -1,0 +1,318 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "cli/settings.h"
+
+#include <cstdlib>
+#include <set>
+#include <sstream>
+
+#include <CLI/CLI.hpp>
+#include <toml++/toml.h>
+
+#include "core/errors.h"
+#include "core/log.h"
+
+namespace sam3::cli {
+namespace {
+
+[[noreturn]] void bad(const char* key, const std::string& v, const char* expected) {
+  throw InvalidInput("bad value '" + v + "' for '" + key + "': expected " + expected);
+}
+
+int64_t parse_int(const char* key, const std::string& v, int64_t lo, int64_t hi) {
+  try {
+    size_t pos = 0;
+    const long long n = std::stoll(v, &pos);
+    if (pos != v.size() || n < lo || n > hi) throw std::out_of_range("");
+    return n;
+  } catch (const std::exception&) {
+    bad(key, v, ("an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]").c_str());
+  }
+}
+
+double parse_float(const char* key, const std::string& v, double lo, double hi) {
+  try {
+    size_t pos = 0;
+    const double d = std::stod(v, &pos);
+    if (pos != v.size() || !(d >= lo && d <= hi)) throw std::out_of_range("");
+    return d;
+  } catch (const std::exception&) {
+    std::ostringstream os;
+    os << "a number in [" << lo << ", " << hi << "]";
+    bad(key, v, os.str().c_str());
+  }
+}
+
+bool parse_bool(const char* key, const std::string& v) {
+  std::string l = v;
+  for (auto& c : l) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (l == "1" || l == "true" || l == "yes" || l == "on") return true;
+  if (l == "0" || l == "false" || l == "no" || l == "off") return false;
+  bad(key, v, "true or false");
+}
+
+std::vector<std::string> parse_list(const std::string& v) {
+  std::vector<std::string> out;
+  std::stringstream ss(v);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    const auto b = item.find_first_not_of(" \t");
+    const auto e = item.find_last_not_of(" \t");
+    if (b != std::string::npos) out.push_back(item.substr(b, e - b + 1));
+  }
+  return out;
+}
+
+std::string join(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : ",") + x;
+  return s;
+}
+
+std::string fmt(double d) {
+  std::ostringstream os;
+  os << d;
+  return os.str();
+}
+
+std::string check_device(const char* key, const std::string& v) {
+  if (v == "cpu" || v == "cuda") return v;
+  if (v.rfind("cuda:", 0) == 0) {
+    parse_int(key, v.substr(5), 0, 63);
+    return v;
+  }
+  bad(key, v, "cpu, cuda or cuda:N");
+}
+
+// Shorthands that build the table's setter/getter pairs over one field.
+#define STR(field) [](AppConfig& c, const std::string& v) { c.field = v; }, [](const AppConfig& c) { return c.field; }
+#define INT(field, lo, hi)                                                                                \
+  [](AppConfig& c, const std::string& v) { c.field = static_cast<decltype(c.field)>(parse_int(K, v, lo, hi)); }, \
+      [](const AppConfig& c) { return std::to_string(c.field); }
+#define BOOL(field) \
+  [](AppConfig& c, const std::string& v) { c.field = parse_bool(K, v); }, [](const AppConfig& c) { return std::string(c.field ? "true" : "false"); }
+#define LIST(field) [](AppConfig& c, const std::string& v) { c.field = parse_list(v); }, [](const AppConfig& c) { return join(c.field); }
+
+std::vector<Setting> make_settings() {
+  std::vector<Setting> s;
+  // K names the key inside the setter lambdas (for error messages).
+#define ADD(key_, env_, flag_, scope_, help_, ...)                     \
+  do {                                                                 \
+    static constexpr const char* K = key_;                             \
+    s.push_back(Setting{key_, env_, flag_, scope_, help_, __VA_ARGS__}); \
+  } while (0)
+
+  ADD("model.dir", "SAM3_MODEL", "model", kCommon, "model folder (checkpoint + config.json)", STR(model.model_dir));
+  ADD("model.checkpoint", "SAM3_CHECKPOINT", "checkpoint", kCommon, "checkpoint file (sam3.pt or *.safetensors); overrides the folder's", STR(model.checkpoint));
+  ADD("model.bpe_path", "SAM3_BPE_PATH", "bpe", kCommon, "CLIP BPE vocabulary (bpe_simple_vocab_16e6.txt.gz)", STR(model.bpe_path));
+  ADD("model.device", "IMAGE_MODEL_DEVICE", "device", kCommon, "cpu, cuda or cuda:N",
+      [](AppConfig& c, const std::string& v) { c.model.device = check_device(K, v); },
+      [](const AppConfig& c) { return c.model.device; });
+  ADD("model.dtype", "SAM3_DTYPE", "dtype", kCommon, "fp32 or bf16",
+      [](AppConfig& c, const std::string& v) {
+        if (v != "fp32" && v != "bf16") bad(K, v, "fp32 or bf16");
+        c.model.dtype = v;
+      },
+      [](const AppConfig& c) { return c.model.dtype; });
+  ADD("model.threads", "SAM3_THREADS", "threads", kCommon, "intra-op CPU threads (0 = all cores)", INT(model.threads, 0, 1024));
+  ADD("model.attention_budget_mb", "SAM3_ATTENTION_BUDGET_MB", "attention-budget-mb", kCommon,
+      "largest attention score block materialised at once (MiB)", INT(model.attention_budget_mb, 16, 1 << 20));
+  ADD("image.resolution", "IMAGE_MODEL_RESOLUTION", nullptr, kCommon, "expected model input resolution (0 = the model's)", INT(model.resolution, 0, 8192));
+  ADD("image.confidence_threshold", "IMAGE_MODEL_CONFIDENCE_THRESHOLD", "threshold", kSegment | kServe,
+      "detection score threshold",
+      [](AppConfig& c, const std::string& v) { c.segment.confidence_threshold = static_cast<float>(parse_float(K, v, 0.0, 1.0)); },
+      [](const AppConfig& c) { return fmt(c.segment.confidence_threshold); });
+  ADD("image.compile", "IMAGE_MODEL_COMPILE", nullptr, kCommon, "accepted for compatibility; no effect", BOOL(compile.image_compile));
+  ADD("image.max_pixels", "SAM3_MAX_IMAGE_PIXELS", "max-image-pixels", kCommon, "largest decoded image (pixels)", INT(limits.max_image_pixels, 1, int64_t{1} << 40));
+  ADD("video.gpus", "VIDEO_MODEL_GPUS", nullptr, kServe, "GPU ids for video sessions, e.g. 0,1", LIST(session.gpus));
+  ADD("video.compile", "VIDEO_MODEL_COMPILE", nullptr, kServe, "accepted for compatibility; no effect", BOOL(compile.video_compile));
+  ADD("video.temporal_disambiguation", "VIDEO_MODEL_TEMPORAL_DISAMBIGUATION", nullptr, kServe, "tracker temporal disambiguation", BOOL(session.temporal_disambiguation));
+  ADD("video.roots", "SAM3_VIDEO_ROOTS", "video-root", kServe, "folders that video_path may point into (comma-separated)", LIST(session.video_roots));
+  ADD("video.url_schemes", "SAM3_URL_SCHEMES", nullptr, kServe, "schemes allowed for video_url", LIST(session.url_schemes));
+  ADD("video.url_hosts", "SAM3_URL_HOSTS", nullptr, kServe, "hosts allowed for video_url (empty: none)", LIST(session.url_hosts));
+  ADD("server.host", "SERVER_HOST", "host", kServe, "listen address", STR(serve.host));
+  ADD("server.port", "SERVER_PORT", "port", kServe, "listen port (0 = any free port)", INT(serve.port, 0, 65535));
+  ADD("server.workers", "SERVER_WORKERS", "workers", kServe, "HTTP worker threads", INT(serve.workers, 1, 1024));
+  ADD("server.queue_depth", "SAM3_QUEUE_DEPTH", "queue-depth", kServe, "bounded inference queue per device", INT(serve.queue_depth, 1, 1 << 20));
+  ADD("server.cors_origins", "SAM3_CORS_ORIGINS", "cors-origin", kServe, "allowed CORS origins (empty: CORS off)", LIST(serve.cors_origins));
+  ADD("server.upload_dir", "UPLOAD_DIR", "upload-dir", kServe, "folder for uploads", STR(serve.upload_dir));
+  ADD("server.output_dir", "OUTPUT_DIR", "output-dir", kServe, "folder for rendered overlays", STR(serve.output_dir));
+  ADD("server.max_upload_size_mb", "MAX_UPLOAD_SIZE_MB", "max-upload-mb", kServe | kSegment, "largest request body / input file (MiB)", INT(limits.max_upload_mb, 1, 1 << 20));
+  ADD("sessions.max_concurrent", "MAX_CONCURRENT_SESSIONS", "max-sessions", kServe, "video session cap", INT(session.max_concurrent_sessions, 1, 1 << 16));
+  ADD("sessions.timeout_seconds", "SESSION_TIMEOUT_SECONDS", nullptr, kServe, "idle video sessions expire after this", INT(session.timeout_seconds, 1, 1 << 30));
+  ADD("sessions.cleanup_interval_seconds", "SESSION_CLEANUP_INTERVAL_SECONDS", nullptr, kServe, "how often expired sessions are freed", INT(session.cleanup_interval_seconds, 1, 1 << 30));
+  ADD("cache.enabled", "ENABLE_FEATURE_CACHE", nullptr, kServe, "cache image features by content hash", BOOL(cache.enabled));
+  ADD("cache.ttl_seconds", "FEATURE_CACHE_TTL_SECONDS", nullptr, kServe, "feature cache entry lifetime", INT(cache.ttl_seconds, 1, 1 << 30));
+  ADD("cache.max_size_mb", "MAX_CACHE_SIZE_MB", nullptr, kServe, "feature cache byte budget (MiB)", INT(cache.max_size_mb, 1, 1 << 24));
+  ADD("security.require_api_key", "REQUIRE_API_KEY", nullptr, kServe, "require X-API-Key or Authorization: Bearer", BOOL(serve.require_api_key));
+  ADD("security.api_keys", "API_KEYS", nullptr, kServe, "accepted API keys (comma-separated)", LIST(serve.api_keys));
+  ADD("security.rate_limit_enabled", "RATE_LIMIT_ENABLED", nullptr, kServe, "per-key rate limiting", BOOL(serve.rate_limit_enabled));
+  ADD("security.rate_limit_requests_per_minute", "RATE_LIMIT_REQUESTS_PER_MINUTE", nullptr, kServe, "requests per minute per key", INT(serve.rate_limit_requests_per_minute, 1, 1 << 24));
+  ADD("metrics.enabled", "ENABLE_METRICS", nullptr, kServe, "serve /metrics", BOOL(serve.enable_metrics));
+  ADD("metrics.port", "METRICS_PORT", nullptr, kServe, "separate metrics port (0 = main port)", INT(serve.metrics_port, 0, 65535));
+  ADD("log.level", "LOG_LEVEL", "log-level", kCommon, "debug, info, warn, error or off",
+      [](AppConfig& c, const std::string& v) {
+        log::parse_level(v);  // validates
+        c.log_level = v;
+      },
+      [](const AppConfig& c) { return c.log_level; });
+#undef ADD
+  return s;
+}
+#undef STR
+#undef INT
+#undef BOOL
+#undef LIST
+
+const Setting* find_key(const std::string& key) {
+  for (const auto& s : settings())
+    if (key == s.key) return &s;
+  return nullptr;
+}
+
+// Renders a TOML leaf (or array of leaves) as the text a setter parses.
+std::string node_text(const toml::node& n, const std::string& key, const std::string& file) {
+  if (auto v = n.as_string()) return v->get();
+  if (auto v = n.as_integer()) return std::to_string(v->get());
+  if (auto v = n.as_floating_point()) return fmt(v->get());
+  if (auto v = n.as_boolean()) return v->get() ? "true" : "false";
+  if (auto a = n.as_array()) {
+    std::vector<std::string> items;
+    for (const auto& e : *a) {
+      if (e.is_array() || e.is_table()) throw InvalidInput(file + ": '" + key + "' must be a list of plain values");
+      items.push_back(node_text(e, key, file));
+    }
+    return join(items);
+  }
+  throw InvalidInput(file + ": '" + key + "' has an unsupported type");
+}
+
+void apply_table(AppConfig& cfg, const toml::table& t, const std::string& prefix, const std::string& file) {
+  for (const auto& [k, node] : t) {
+    const std::string key = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
+    if (const auto* sub = node.as_table()) {
+      apply_table(cfg, *sub, key, file);
+      continue;
+    }
+    const Setting* s = find_key(key);
+    if (!s) throw InvalidInput(file + ": unknown key '" + key + "'");
+    try {
+      s->set(cfg, node_text(node, key, file));
+    } catch (const InvalidInput& e) {
+      throw InvalidInput(file + ": " + e.what());
+    }
+  }
+}
+
+}  // namespace
+
+const std::vector<Setting>& settings() {
+  static const std::vector<Setting> table = make_settings();
+  return table;
+}
+
+EnvLookup process_env() {
+  return [](const char* name) -> std::optional<std::string> {
+    const char* v = std::getenv(name);
+    if (!v) return std::nullopt;
+    return std::string(v);
+  };
+}
+
+AppConfig resolve_config(const std::string& config_path, const FlagValues& flags, const EnvLookup& env) {
+  AppConfig cfg;
+  if (!config_path.empty()) {
+    toml::table t;
+    try {
+      t = toml::parse_file(config_path);
+    } catch (const toml::parse_error& e) {
+      std::ostringstream os;
+      os << "config file '" << config_path << "': " << e.description() << " (line " << e.source().begin.line << ")";
+      throw InvalidInput(os.str());
+    }
+    apply_table(cfg, t, "", "config file '" + config_path + "'");
+  }
+  for (const auto& s : settings()) {
+    if (auto v = env(s.env)) {
+      try {
+        s.set(cfg, *v);
+      } catch (const InvalidInput& e) {
+        throw InvalidInput(std::string("environment variable ") + s.env + ": " + e.what());
+      }
+    }
+  }
+  for (const auto& s : settings()) {
+    if (!s.flag) continue;
+    auto it = flags.find(s.flag);
+    if (it == flags.end() || !it->second) continue;
+    try {
+      s.set(cfg, *it->second);
+    } catch (const InvalidInput& e) {
+      throw InvalidInput(std::string("--") + s.flag + ": " + e.what());
+    }
+  }
+  return cfg;
+}
+
+void add_setting_flags(CLI::App& app, unsigned scope, FlagValues& flags) {
+  const AppConfig defaults;
+  for (const auto& s : settings()) {
+    if (!s.flag || !(s.scope & scope)) continue;
+    auto& slot = flags[s.flag];
+    const std::string help = std::string(s.help) + " (env: " + s.env + "; config: " + s.key + "; default: " +
+                             (s.get(defaults).empty() ? "none" : s.get(defaults)) + ")";
+    app.add_option_function<std::string>(
+           std::string("--") + s.flag, [&slot](const std::string& v) { slot = v; }, help)
+        ->type_name("VALUE");
+  }
+}
+
+std::string sample_toml() {
+  const AppConfig defaults;
+  std::ostringstream os;
+  os << "# sam3 configuration: every key, at its default value.\n"
+        "# Precedence: flag > environment variable > this file > built-in default.\n";
+  std::string section;
+  for (const auto& s : settings()) {
+    const std::string key = s.key;
+    const auto dot = key.find('.');
+    const std::string sec = key.substr(0, dot), name = key.substr(dot + 1);
+    if (sec != section) {
+      os << "\n[" << sec << "]\n";
+      section = sec;
+    }
+    os << "# " << s.help << " (env: " << s.env << (s.flag ? std::string(", flag: --") + s.flag : "") << ")\n";
+    const std::string v = s.get(defaults);
+    // Lists are written as TOML arrays, booleans and numbers bare, the rest quoted.
+    bool is_list = false;
+    {
+      AppConfig probe;
+      try {
+        s.set(probe, "a,b");
+        is_list = s.get(probe) == "a,b";
+      } catch (const InvalidInput&) {
+      }
+    }
+    if (is_list) {
+      os << name << " = [";
+      const auto items = parse_list(v);
+      for (size_t i = 0; i < items.size(); ++i) os << (i ? ", " : "") << '"' << items[i] << '"';
+      os << "]\n";
+    } else if (v == "true" || v == "false") {
+      os << name << " = " << v << "\n";
+    } else {
+      bool numeric = !v.empty();
+      try {
+        size_t pos = 0;
+        std::stod(v, &pos);
+        numeric = pos == v.size();
+      } catch (const std::exception&) {
+        numeric = false;
+      }
+      if (numeric) os << name << " = " << v << "\n";
+      else os << name << " = \"" << v << "\"\n";
+    }
+  }
+  return os.str();
+}
+
+}  // namespace sam3::cli

@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: Apache-2.0
+// Plain parameter structs with defaults, shared by the CLI, the daemon and the
+// configuration file. Each option set is declared once, here; the CLI's
+// settings table (cli/settings.cpp) binds TOML keys, environment variables and
+// flags to these fields.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/image_engine.h"
+
+namespace sam3::core {
+
+// Options of one segmentation call (CLI `segment`/`batch`, REST image endpoints).
+struct SegmentOptions {
+  float confidence_threshold = 0.5f;
+  bool return_visualization = false;
+};
+
+// Image input limits (decode guards).
+struct InputLimits {
+  int64_t max_upload_mb = 100;       // request bodies and input files
+  int64_t max_image_pixels = 100'000'000;
+};
+
+// Feature cache for cached-features / repeated images.
+struct CacheOptions {
+  bool enabled = true;
+  int ttl_seconds = 3600;
+  int64_t max_size_mb = 2048;
+};
+
+// Video sessions.
+struct SessionOptions {
+  int max_concurrent_sessions = 10;
+  int timeout_seconds = 1800;
+  int cleanup_interval_seconds = 60;
+  std::vector<std::string> gpus;          // VIDEO_MODEL_GPUS, e.g. "0,1"
+  bool temporal_disambiguation = true;
+  std::vector<std::string> video_roots;   // video_path must be under one of these
+  std::vector<std::string> url_schemes = {"https"};
+  std::vector<std::string> url_hosts;     // empty: no host allowed (no video_url fetches)
+};
+
+// The REST daemon.
+struct ServeOptions {
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  int workers = 8;
+  bool require_api_key = false;
+  std::vector<std::string> api_keys;
+  bool rate_limit_enabled = false;
+  int rate_limit_requests_per_minute = 60;
+  std::vector<std::string> cors_origins;  // empty: CORS off
+  std::string upload_dir = "/tmp/sam3/uploads";
+  std::string output_dir = "/tmp/sam3/outputs";
+  bool enable_metrics = true;
+  int metrics_port = 0;  // 0: /metrics on the main port
+  int queue_depth = 16;  // bounded queue per device; full -> 503
+};
+
+// Whether torch.compile-style options were requested (accepted for
+// compatibility with the original spec's variables; no effect in C++).
+struct CompileOptions {
+  bool image_compile = false;
+  bool video_compile = false;
+};
+
+}  // namespace sam3::core
