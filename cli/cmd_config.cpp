@@ -19,8 +19,11 @@ int& command_exit_code() {
 void add_config_command(CLI::App& root) {
   auto* cmd = root.add_subcommand("config", "Print the sample configuration or the resolved one");
   cmd->require_subcommand(1);
-  cmd->add_subcommand("sample", "Print a TOML file with every key at its default value")->callback([] {
-    std::cout << sample_toml();
+  auto env_format = std::make_shared<bool>(false);
+  auto* sample = cmd->add_subcommand("sample", "Print a TOML file with every key at its default value");
+  sample->add_flag("--env", *env_format, "print an environment file (.env) instead");
+  sample->callback([env_format] {
+    std::cout << (*env_format ? sample_env() : sample_toml());
     command_exit_code() = 0;
   });
   auto common = std::make_shared<CommonOptions>();

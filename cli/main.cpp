@@ -45,7 +45,7 @@ int main(int argc, char** argv) {
     std::cerr << "sam3: error: " << e.what() << "\n";
     return static_cast<int>(ExitCode::usage);
   } catch (const std::exception& e) {
-    std::cerr << "sam3: error: " << e.what() << "\n";
+    std::cerr << "sam3: error: " << describe_exception(e) << "\n";
     return static_cast<int>(exit_code_for(e));
   }
 }

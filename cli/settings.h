@@ -62,5 +62,7 @@ void add_setting_flags(CLI::App& app, unsigned scope, FlagValues& flags);
 
 // A TOML document with every key at its default value and its help as comments.
 std::string sample_toml();
+// The same as an environment file: "# help" and VAR=default lines.
+std::string sample_env();
 
 }  // namespace sam3::cli

@@ -144,8 +144,9 @@ torch::Tensor SequenceGeometryEncoderImpl::encode_points(const torch::Tensor& po
 
   // grid_sample wants [B, H_out = Np, W_out = 1, 2] in [-1, 1] (x, y order).
   auto grid = points.transpose(0, 1).unsqueeze(2) * 2 - 1;
-  auto sampled = F::grid_sample(pooled_map, grid,
-                                F::GridSampleFuncOptions().mode(torch::kBilinear).padding_mode(torch::kZeros).align_corners(false));
+  const auto opts =
+      F::GridSampleFuncOptions().mode(torch::kBilinear).padding_mode(torch::kZeros).align_corners(false);
+  auto sampled = F::grid_sample(pooled_map, grid, opts);
   sampled = sampled.squeeze(-1).permute({2, 0, 1});  // [B, d, Np, 1] -> [Np, B, d]
   embed = embed + points_pool_project->forward(sampled);
 

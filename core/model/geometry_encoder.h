@@ -20,7 +20,9 @@ namespace sam3::core {
 
 // The reference's Prompt, without mask prompts (the image model has no mask encoder).
 // Undefined tensors stand for an empty sequence; labels default to positive and
-// masks to "all valid".
+// masks to "all valid". A default-constructed GeometryPrompt{} is the text-only
+// case (Sam3Image._get_dummy_prompt): the output is then the CLS token alone.
+// Coordinates are read as float32 (the reference builds them in float32).
 struct GeometryPrompt {
   torch::Tensor boxes;         // [Nb, B, 4] float: normalized cx, cy, w, h in [0, 1] of the model input
   torch::Tensor box_labels;    // [Nb, B] bool or integer
@@ -82,7 +84,8 @@ public:
 
 private:
   // Each returns [N, B, d] embeddings (seq-first) for a non-empty sequence.
-  torch::Tensor encode_points(const torch::Tensor& points, const torch::Tensor& labels, const torch::Tensor& pooled_map);
+  torch::Tensor encode_points(const torch::Tensor& points, const torch::Tensor& labels,
+                              const torch::Tensor& pooled_map);
   torch::Tensor encode_boxes(const torch::Tensor& boxes, const torch::Tensor& labels, const torch::Tensor& pooled_map,
                              torch::Tensor* roi_out);
 

@@ -43,6 +43,16 @@ public:
 };
 TORCH_MODULE(ResidualAttentionBlock);
 
+// open_clip's Transformer: just the `resblocks` list.
+class TextTransformerStackImpl : public torch::nn::Module {
+public:
+  TextTransformerStackImpl(int64_t width, int64_t layers, int64_t heads, int64_t mlp_width);
+  torch::Tensor forward(torch::Tensor x, const torch::Tensor& attn_mask);
+
+  torch::nn::ModuleList resblocks{nullptr};
+};
+TORCH_MODULE(TextTransformerStack);
+
 class TextTransformerImpl : public torch::nn::Module {
 public:
   explicit TextTransformerImpl(const TextConfig& c);
@@ -55,8 +65,7 @@ public:
   torch::nn::Embedding token_embedding{nullptr};
   torch::Tensor positional_embedding;  // [ctx, W]
   torch::Tensor text_projection;       // [W, proj_dim], unused in inference
-  torch::nn::ModuleHolder<torch::nn::Module> transformer{nullptr};  // .resblocks
-  torch::nn::ModuleList resblocks{nullptr};
+  TextTransformerStack transformer{nullptr};
   torch::nn::LayerNorm ln_final{nullptr};
 
 private:

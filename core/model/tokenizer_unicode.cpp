@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstring>
 #include <iterator>
+#include <vector>
 
 namespace sam3::core::detail {
 namespace {
@@ -26,11 +27,16 @@ struct CodeMap {
 struct WidthMap {
   char32_t from, to, to2;
 };
+struct CccRun {
+  char32_t lo, hi;
+  int ccc;
+};
 struct Entity {
   const char* name;
   const char* value;  // UTF-8
 };
 
+#include "core/model/tokenizer_nfc_tables.inc"
 #include "core/model/tokenizer_unicode_tables.inc"
 
 template <size_t N>
@@ -143,7 +149,75 @@ std::u32string ftfy_unescape_html(std::u32string_view s) {
   return out;
 }
 
-bool is_cased_letter_for_sigma(char32_t c) { return is_letter(c); }
+bool is_cased(char32_t c) { return in_ranges(kCasedRanges, c); }
+bool is_case_ignorable(char32_t c) { return in_ranges(kCaseIgnorableRanges, c); }
+
+// CPython's handle_capital_sigma: Σ is final in
+// \p{cased} \p{case-ignorable}* Σ !(\p{case-ignorable}* \p{cased}).
+bool is_final_sigma(std::u32string_view s, size_t i) {
+  size_t j = i;
+  while (j > 0 && is_case_ignorable(s[j - 1])) --j;
+  if (j == 0 || !is_cased(s[j - 1])) return false;
+  size_t k = i + 1;
+  while (k < s.size() && is_case_ignorable(s[k])) ++k;
+  return k == s.size() || !is_cased(s[k]);
+}
+
+int combining_class(char32_t c) {
+  const auto* it = std::upper_bound(std::begin(kCombiningClasses), std::end(kCombiningClasses), c,
+                                    [](char32_t v, const CccRun& r) { return v < r.lo; });
+  if (it == std::begin(kCombiningClasses) || c > std::prev(it)->hi) return 0;
+  return std::prev(it)->ccc;
+}
+
+constexpr char32_t kSBase = 0xAC00, kLBase = 0x1100, kVBase = 0x1161, kTBase = 0x11A7;
+constexpr char32_t kLCount = 19, kVCount = 21, kTCount = 28, kSCount = kLCount * kVCount * kTCount;
+
+// The primary composite of a + b, or 0.
+char32_t compose(char32_t a, char32_t b) {
+  if (a >= kLBase && a < kLBase + kLCount && b >= kVBase && b < kVBase + kVCount)
+    return kSBase + ((a - kLBase) * kVCount + (b - kVBase)) * kTCount;
+  if (a >= kSBase && a < kSBase + kSCount && (a - kSBase) % kTCount == 0 && b > kTBase && b < kTBase + kTCount)
+    return a + (b - kTBase);
+  const auto* it = std::lower_bound(std::begin(kComposePairs), std::end(kComposePairs), std::pair{a, b},
+                                    [](const ComposePair& p, const std::pair<char32_t, char32_t>& v) {
+                                      return p.a < v.first || (p.a == v.first && p.b < v.second);
+                                    });
+  return it != std::end(kComposePairs) && it->a == a && it->b == b ? it->c : 0;
+}
+
+// Full canonical decomposition of c appended to out.
+void decompose(char32_t c, std::u32string& out) {
+  if (c >= kSBase && c < kSBase + kSCount) {
+    const char32_t i = c - kSBase;
+    out.push_back(kLBase + i / (kVCount * kTCount));
+    out.push_back(kVBase + (i % (kVCount * kTCount)) / kTCount);
+    if (i % kTCount) out.push_back(kTBase + i % kTCount);
+    return;
+  }
+  const auto* sg = std::lower_bound(std::begin(kNfcSingletons), std::end(kNfcSingletons), c,
+                                    [](const CodeMap& m, char32_t v) { return m.from < v; });
+  if (sg != std::end(kNfcSingletons) && sg->from == c) return decompose(sg->to, out);
+  const auto* ex = std::lower_bound(std::begin(kDecompExcluded), std::end(kDecompExcluded), c,
+                                    [](const ComposePair& p, char32_t v) { return p.a < v; });
+  if (ex != std::end(kDecompExcluded) && ex->a == c) {
+    decompose(ex->b, out);
+    return decompose(ex->c, out);
+  }
+  // Composite of the pair table: indexed by the composite once.
+  static const std::vector<ComposePair> by_composite = [] {
+    std::vector<ComposePair> v(std::begin(kComposePairs), std::end(kComposePairs));
+    std::sort(v.begin(), v.end(), [](const ComposePair& x, const ComposePair& y) { return x.c < y.c; });
+    return v;
+  }();
+  const auto it = std::lower_bound(by_composite.begin(), by_composite.end(), c,
+                                   [](const ComposePair& p, char32_t v) { return p.c < v; });
+  if (it != by_composite.end() && it->c == c) {
+    decompose(it->a, out);
+    return decompose(it->b, out);
+  }
+  out.push_back(c);
+}
 
 }  // namespace
 
@@ -230,10 +304,7 @@ std::u32string to_lower(std::u32string_view s) {
     if (c == 0x130) {  // the one multi-character lower-case mapping
       out += U"i\u0307";
     } else if (c == 0x3A3) {
-      // Final_Sigma: a letter before and none after (case-ignorables are not skipped).
-      const bool before = i > 0 && is_cased_letter_for_sigma(s[i - 1]);
-      const bool after = i + 1 < s.size() && is_cased_letter_for_sigma(s[i + 1]);
-      out.push_back(before && !after ? 0x3C2 : 0x3C3);
+      out.push_back(is_final_sigma(s, i) ? 0x3C2 : 0x3C3);
     } else {
       out.push_back(lower_simple(c));
     }
@@ -242,35 +313,41 @@ std::u32string to_lower(std::u32string_view s) {
 }
 
 std::u32string nfc(std::u32string_view s) {
-  std::u32string out;
-  out.reserve(s.size());
-  for (char32_t c : s) {
-    const auto* sg = std::lower_bound(std::begin(kNfcSingletons), std::end(kNfcSingletons), c,
-                                      [](const CodeMap& m, char32_t v) { return m.from < v; });
-    if (sg != std::end(kNfcSingletons) && sg->from == c) c = sg->to;
-    if (!out.empty()) {
-      const char32_t a = out.back();
-      // Hangul: L+V -> LV, LV+T -> LVT (algorithmic).
-      if (a >= 0x1100 && a <= 0x1112 && c >= 0x1161 && c <= 0x1175) {
-        out.back() = 0xAC00 + ((a - 0x1100) * 21 + (c - 0x1161)) * 28;
-        continue;
-      }
-      if (a >= 0xAC00 && a <= 0xD7A3 && (a - 0xAC00) % 28 == 0 && c >= 0x11A8 && c <= 0x11C2) {
-        out.back() = a + (c - 0x11A7);
-        continue;
-      }
-      const auto* it = std::lower_bound(std::begin(kComposePairs), std::end(kComposePairs), std::pair{a, c},
-                                        [](const ComposePair& p, const std::pair<char32_t, char32_t>& v) {
-                                          return p.a < v.first || (p.a == v.first && p.b < v.second);
-                                        });
-      if (it != std::end(kComposePairs) && it->a == a && it->b == c) {
-        out.back() = it->c;
-        continue;
-      }
+  // 1. Canonical decomposition (NFD).
+  std::u32string d;
+  d.reserve(s.size() * 2);
+  for (char32_t c : s) decompose(c, d);
+  // 2. Canonical ordering: stable sort of each run of non-starters by class.
+  for (size_t i = 0; i < d.size();) {
+    if (combining_class(d[i]) == 0) {
+      ++i;
+      continue;
     }
-    out.push_back(c);
+    size_t j = i;
+    while (j < d.size() && combining_class(d[j]) != 0) ++j;
+    std::stable_sort(d.begin() + static_cast<std::ptrdiff_t>(i), d.begin() + static_cast<std::ptrdiff_t>(j),
+                     [](char32_t a, char32_t b) { return combining_class(a) < combining_class(b); });
+    i = j;
   }
-  return out;
+  // 3. Canonical composition (UAX #15): a mark composes with the last starter
+  // unless a character of the same or a higher class stands between them.
+  if (d.empty()) return d;
+  size_t starter = 0, out = 1;
+  int last_class = combining_class(d[0]) == 0 ? 0 : 256;
+  for (size_t i = 1; i < d.size(); ++i) {
+    const char32_t c = d[i];
+    const int cls = combining_class(c);
+    const char32_t composite = compose(d[starter], c);
+    if (composite && (last_class < cls || last_class == 0)) {
+      d[starter] = composite;
+      continue;
+    }
+    if (cls == 0) starter = out;
+    last_class = cls;
+    d[out++] = c;
+  }
+  d.resize(out);
+  return d;
 }
 
 std::u32string html_unescape(std::u32string_view s) {

@@ -22,12 +22,11 @@ bool is_py_space(char32_t c);     // str.isspace() (what str.strip() removes)
 // IGNORECASE the `regex` module matches U+0345 with none of the four classes.
 bool is_other(char32_t c);
 
-// Python's str.lower(): simple mappings, U+0130 -> "i\u0307" and the final-sigma rule.
+// Python's str.lower(): simple mappings, U+0130 -> "i\u0307" and CPython's final-sigma rule.
 std::u32string to_lower(std::u32string_view s);
 
-// NFC as far as the tables go: singleton replacements, canonical pair
-// composition of adjacent characters and Hangul syllables (no canonical
-// reordering of several combining marks).
+// unicodedata.normalize("NFC", s): canonical decomposition, canonical ordering
+// of combining marks, composition (with exclusions and Hangul), Unicode 14.
 std::u32string nfc(std::u32string_view s);
 
 // Python's html.unescape (named entities: HTML 4 set and the legacy

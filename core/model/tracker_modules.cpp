@@ -244,6 +244,32 @@ SamHeadsOutput TrackerModelImpl::forward_sam_heads(const torch::Tensor& feats, c
   return out;
 }
 
+SamHeadsOutput TrackerModelImpl::use_mask_as_output(const torch::Tensor& backbone_features,
+                                                   const std::vector<torch::Tensor>& high_res,
+                                                   const torch::Tensor& mask_inputs) {
+  TORCH_CHECK(mask_inputs.dim() == 4 && mask_inputs.size(1) == 1, "use_mask_as_output: expected [B,1,S,S], got ",
+              mask_inputs.sizes());
+  const int64_t B = mask_inputs.size(0);
+  auto m = mask_inputs.to(torch::kFloat32);
+  SamHeadsOutput out;
+  out.high_res_masks = m * 20.0 - 10.0;
+  out.low_res_masks = F::interpolate(out.high_res_masks,
+                                     F::InterpolateFuncOptions()
+                                         .size(std::vector<int64_t>{m.size(-2) / c_.backbone_stride * 4,
+                                                                    m.size(-1) / c_.backbone_stride * 4})
+                                         .mode(torch::kBilinear)
+                                         .align_corners(false)
+                                         .antialias(true));
+  out.low_res_multimasks = out.low_res_masks;
+  out.high_res_multimasks = out.high_res_masks;
+  out.ious = torch::ones({B, 1}, m.options());
+  auto sam = forward_sam_heads(backbone_features, {}, {}, mask_downsample->forward(m), high_res, false, false);
+  auto lam = (m.flatten(1) > 0).any(1).to(torch::kFloat32).unsqueeze(-1);  // [B, 1]
+  out.object_score_logits = 20.0 * lam - 10.0;
+  out.obj_ptr = lam * sam.obj_ptr + (1 - lam) * no_obj_ptr;
+  return out;
+}
+
 std::pair<torch::Tensor, torch::Tensor> TrackerModelImpl::encode_new_memory(const torch::Tensor& pix_feat,
                                                                             const torch::Tensor& masks_high_res,
                                                                             const torch::Tensor& object_score_logits,
@@ -332,6 +358,36 @@ std::vector<int64_t> select_closest_cond_frames(int64_t frame_idx, const std::ve
   const int64_t remain = max_cond_frames - static_cast<int64_t>(sel.size());
   for (int64_t i = 0; i < remain && i < static_cast<int64_t>(rest.size()); ++i) sel.push_back(rest[i]);
   return sel;
+}
+
+std::vector<int64_t> memory_frame_filter(int64_t frame_idx, bool reverse, int64_t num_frames,
+                                         const std::map<int64_t, double>& non_cond_eff_scores,
+                                         int64_t max_obj_ptrs_in_encoder, double mf_threshold, int64_t stride) {
+  if ((frame_idx == 0 && !reverse) || (frame_idx == num_frames - 1 && reverse)) return {};
+  const int64_t max_num = std::min(num_frames, max_obj_ptrs_in_encoder);
+  std::vector<int64_t> valid;  // farthest first
+  const int64_t must_include = reverse ? frame_idx + 1 : frame_idx - 1;
+  auto visit = [&](int64_t i) {
+    auto it = non_cond_eff_scores.find(i);
+    if (it == non_cond_eff_scores.end()) return true;
+    if (it->second > mf_threshold) valid.insert(valid.begin(), i);
+    return static_cast<int64_t>(valid.size()) < max_num - 1;
+  };
+  if (!reverse) {
+    for (int64_t i = frame_idx - 1; i > 0; i -= stride)
+      if (!visit(i)) break;
+  } else {
+    for (int64_t i = frame_idx + 1; i < num_frames; i += stride)
+      if (!visit(i)) break;
+  }
+  if (std::find(valid.begin(), valid.end(), must_include) == valid.end()) valid.push_back(must_include);
+  return valid;
+}
+
+torch::Tensor memory_eff_iou_score(const torch::Tensor& object_score_logits, const torch::Tensor& iou_score) {
+  auto norm = torch::where(object_score_logits > 0, object_score_logits.sigmoid() * 2 - 1,
+                           torch::zeros_like(object_score_logits));
+  return (norm * iou_score).mean();
 }
 
 }  // namespace sam3::core

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -183,6 +184,15 @@ public:
                                    const std::vector<torch::Tensor>& high_res, bool multimask_output,
                                    bool compute_high_res = true);
 
+  // _use_mask_as_output: a binary mask [B, 1, S, S] (S = image_size for user
+  // masks, input_mask_size in add_new_mask) used directly as the output:
+  // high = mask*20-10; low = antialiased bilinear resize to S/stride*4; IoU 1;
+  // object score +-10 by whether the mask is empty; the pointer comes from the
+  // SAM heads run on the RAW features (no no_mem_embed) with
+  // mask_downsample(mask) as mask prompt (no_obj_ptr for empty masks).
+  SamHeadsOutput use_mask_as_output(const torch::Tensor& backbone_features, const std::vector<torch::Tensor>& high_res,
+                                    const torch::Tensor& mask_inputs);
+
   // _encode_new_memory: pix_feat [B, C, h, w] raw F72, pred_masks_high_res
   // [B, 1, image, image] logits, object_score_logits [B, 1]. Returns
   // {maskmem_features [B, mem_dim, h, w] (fp32; the reference stores bf16),
@@ -235,5 +245,20 @@ TORCH_MODULE(TrackerModel);
 // then by |t - frame|), given the sorted-by-insertion list of cond frames.
 std::vector<int64_t> select_closest_cond_frames(int64_t frame_idx, const std::vector<int64_t>& cond_frames,
                                                 int64_t max_cond_frames);
+
+// Memory selection (Sam3TrackerBase.frame_filter, SAM2Long-style): the valid
+// past frames, farthest first. non_cond_eff_scores maps each non-conditioning
+// frame that has an eff_iou_score to it. Forward: scans frame_idx-1 down to 1
+// (frame 0 never scanned), keeps scores > mf_threshold, stops at
+// min(num_frames, max_obj_ptrs_in_encoder) - 1 frames, then appends frame_idx-1
+// if absent. Reverse mirrors it (scans up to num_frames-1). Empty for the first
+// frame in the tracking direction.
+std::vector<int64_t> memory_frame_filter(int64_t frame_idx, bool reverse, int64_t num_frames,
+                                         const std::map<int64_t, double>& non_cond_eff_scores,
+                                         int64_t max_obj_ptrs_in_encoder, double mf_threshold, int64_t stride = 1);
+
+// cal_mem_score: mean over objects of (obj > 0 ? 2 sigmoid(obj) - 1 : 0) times
+// mean of iou ([B,1] x [B] broadcast, as the reference) -> scalar tensor.
+torch::Tensor memory_eff_iou_score(const torch::Tensor& object_score_logits, const torch::Tensor& iou_score);
 
 }  // namespace sam3::core

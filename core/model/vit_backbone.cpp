@@ -147,7 +147,9 @@ torch::Tensor ViTImpl::forward(const torch::Tensor& x, VitTrace* trace) {
     auto t = patch_embed->forward(x);  // [B, G, G, C]
     if (trace) trace->patch_embed = t;
     stage = "abs_pos/ln_pre";
-    t = ln_pre->forward(t + abs_pos(t.size(1), t.size(2)).to(t.dtype()));
+    // No cast: under autocast the bf16 patch embedding plus the float32
+    // pos_embed promotes to float32, as in the reference.
+    t = ln_pre->forward(t + abs_pos(t.size(1), t.size(2)));
     if (trace) trace->ln_pre = t;
     // Blocks after the last global one would be computed and ignored by the
     // reference; the config guarantees there are none.

@@ -54,7 +54,9 @@ public:
   torch::nn::Linear qkv{nullptr}, proj{nullptr};
   // Real view of the reference's complex buffer: [grid*grid, head_dim/2, 2].
   // Filled from the config at construction; the checkpoint copy overwrites it
-  // with (normally) the same values.
+  // with (normally) the same values. Keep it float32 (run bf16 through
+  // autocast, not module->to(kBFloat16)): the reference's complex64 buffer is
+  // never cast, and bf16 angles would be visibly off on the 5184-token grid.
   torch::Tensor freqs_cis;
 
 private:

@@ -112,7 +112,8 @@ TEST(GeometryEncoder, PaddingDoesNotLeakIntoValidTokens) {
   both.append_points(torch::tensor({0.25f, 0.75f, 0.6f, 0.1f}).view({1, 2, 2}), torch::tensor({1, 0}).view({1, 2}));
   auto out = geo->forward(both, feat, pos);
   ASSERT_EQ(out.tokens.sizes(), (std::vector<int64_t>{4, 2, d}));  // point, 2 boxes, CLS
-  EXPECT_TRUE(torch::equal(out.mask, torch::tensor({false, false, false, true, false, false, false, false}).view({2, 4})));
+  const auto want_mask = torch::tensor({false, false, false, true, false, false, false, false}).view({2, 4});
+  EXPECT_TRUE(torch::equal(out.mask, want_mask));
   EXPECT_EQ(out.roi.sizes(), (std::vector<int64_t>{4, d, 7, 7}));
 
   GeometryPrompt one = GeometryPrompt::from_boxes(torch::tensor({0.5f, 0.5f, 0.4f, 0.3f}).view({1, 4}),

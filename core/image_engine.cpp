@@ -1,0 +1,320 @@
+// SPDX-License-Identifier: Apache-2.0
+// The image engine: Sam3Processor's set_image / set_text_prompt /
+// add_geometric_prompt flow over the C++ Sam3Image, plus the interactive head
+// for point prompts. Loading lives in model_loader.cpp.
+#include <algorithm>
+#include <cmath>
+
+#include <ATen/autocast_mode.h>
+
+#include "core/errors.h"
+#include "core/image_engine.h"
+#include "core/image_state.h"
+#include "core/log.h"
+#include "core/model/interactive_predictor.h"
+#include "core/model/postprocess.h"
+#include "core/model/preprocess.h"
+
+namespace sam3::core {
+namespace {
+
+// Prompts grounded in one batch by segment_texts: bounds the per-prompt
+// activations (pixel decoder and mask logits at 4x the grid) at full size.
+constexpr int64_t kMaxGroundingBatch = 4;
+
+// Enables bf16 autocast on the model's device for a scope, restoring the
+// previous thread-local state afterwards.
+class AutocastScope {
+public:
+  AutocastScope(bool enable, const torch::Device& device) : enable_(enable), cuda_(device.is_cuda()) {
+    if (!enable_) return;
+    if (cuda_) {
+      prev_enabled_ = at::autocast::is_enabled();
+      prev_dtype_ = at::autocast::get_autocast_gpu_dtype();
+      at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+      at::autocast::set_enabled(true);
+    } else {
+      prev_enabled_ = at::autocast::is_cpu_enabled();
+      prev_dtype_ = at::autocast::get_autocast_cpu_dtype();
+      at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+      at::autocast::set_cpu_enabled(true);
+    }
+  }
+  ~AutocastScope() {
+    if (!enable_) return;
+    if (cuda_) {
+      at::autocast::set_enabled(prev_enabled_);
+      at::autocast::set_autocast_gpu_dtype(prev_dtype_);
+    } else {
+      at::autocast::set_cpu_enabled(prev_enabled_);
+      at::autocast::set_autocast_cpu_dtype(prev_dtype_);
+    }
+  }
+  AutocastScope(const AutocastScope&) = delete;
+  AutocastScope& operator=(const AutocastScope&) = delete;
+
+private:
+  bool enable_, cuda_;
+  bool prev_enabled_ = false;
+  at::ScalarType prev_dtype_ = at::kBFloat16;
+};
+
+torch::Tensor to_float(const torch::Tensor& t) {
+  return t.defined() && t.scalar_type() != torch::kFloat32 ? t.to(torch::kFloat32) : t;
+}
+
+void check_unit_coordinate(float v, const char* what) {
+  if (!std::isfinite(v)) throw InvalidInput(std::string("prompt: ") + what + " must be a finite number");
+}
+
+// Boxes as the processor builds them: [N, 4] float32 cxcywh and [N] bool labels.
+std::pair<torch::Tensor, torch::Tensor> box_tensors(const std::vector<BoxPrompt>& boxes, const torch::Device& device) {
+  std::vector<float> flat;
+  std::vector<uint8_t> labels;
+  for (size_t i = 0; i < boxes.size(); ++i) {
+    const BoxPrompt& b = boxes[i];
+    check_unit_coordinate(b.cx, "box cx");
+    check_unit_coordinate(b.cy, "box cy");
+    check_unit_coordinate(b.w, "box w");
+    check_unit_coordinate(b.h, "box h");
+    if (b.w < 0 || b.h < 0)
+      throw InvalidInput("prompt: box " + std::to_string(i) + " has a negative size (w " + std::to_string(b.w) +
+                         ", h " + std::to_string(b.h) + ")");
+    flat.insert(flat.end(), {b.cx, b.cy, b.w, b.h});
+    labels.push_back(b.positive ? 1 : 0);
+  }
+  const auto n = static_cast<int64_t>(boxes.size());
+  torch::Tensor t = torch::from_blob(flat.data(), {n, 4}, torch::kFloat32).clone().to(device);
+  torch::Tensor l = torch::from_blob(labels.data(), {n}, torch::kUInt8).to(torch::kBool).to(device);
+  return {t, l};
+}
+
+// Tight pixel box of a binary mask (zeros when empty).
+std::array<float, 4> mask_box(const formats::Mask& m) {
+  int x0 = m.width, y0 = m.height, x1 = -1, y1 = -1;
+  for (int y = 0; y < m.height; ++y)
+    for (int x = 0; x < m.width; ++x)
+      if (m.data[static_cast<size_t>(y) * static_cast<size_t>(m.width) + static_cast<size_t>(x)]) {
+        x0 = std::min(x0, x);
+        x1 = std::max(x1, x);
+        y0 = std::min(y0, y);
+        y1 = std::max(y1, y);
+      }
+  if (x1 < 0) return {0, 0, 0, 0};
+  return {static_cast<float>(x0), static_cast<float>(y0), static_cast<float>(x1 + 1), static_cast<float>(y1 + 1)};
+}
+
+formats::SegmentResult segment_interactive(const Sam3Model& model, const ImageState& state, const Prompt& prompt) {
+  Sam3ImageImpl& net = model.net();
+  if (!net.has_interactive_head())
+    throw InvalidInput("prompt: point prompts need the interactive head, which this checkpoint does not have "
+                       "(use text or box prompts, or a model with enable_inst_interactivity)");
+  if (prompt.boxes.size() > 1)
+    throw InvalidInput("prompt: with points at most one box (the interactive box) may be given, got " +
+                       std::to_string(prompt.boxes.size()));
+  const auto W = static_cast<float>(state.width), H = static_cast<float>(state.height);
+  const torch::Device dev = model.device();
+  PredictInstPrompt p;
+  std::vector<float> coords;
+  std::vector<int64_t> labels;
+  for (const PointPrompt& pt : prompt.points) {
+    check_unit_coordinate(pt.x, "point x");
+    check_unit_coordinate(pt.y, "point y");
+    coords.insert(coords.end(), {pt.x * W, pt.y * H});
+    labels.push_back(pt.positive ? 1 : 0);
+  }
+  const auto n = static_cast<int64_t>(prompt.points.size());
+  p.point_coords = torch::from_blob(coords.data(), {n, 2}, torch::kFloat32).clone().to(dev);
+  p.point_labels = torch::from_blob(labels.data(), {n}, torch::kInt64).clone().to(dev);
+  if (!prompt.boxes.empty()) {
+    const BoxPrompt& b = prompt.boxes[0];
+    check_unit_coordinate(b.cx, "box cx");
+    check_unit_coordinate(b.cy, "box cy");
+    check_unit_coordinate(b.w, "box w");
+    check_unit_coordinate(b.h, "box h");
+    std::vector<float> xyxy = {(b.cx - 0.5f * b.w) * W, (b.cy - 0.5f * b.h) * H, (b.cx + 0.5f * b.w) * W,
+                               (b.cy + 0.5f * b.h) * H};
+    p.box = torch::from_blob(xyxy.data(), {4}, torch::kFloat32).clone().to(dev);
+  }
+  PredictInstOptions opts;
+  opts.multimask_output = prompt.multimask;
+  PredictInstResult r = predict_inst(*net.inst_interactive_predictor->model, state.sam_features, state.height,
+                                     state.width, p, opts);
+  torch::Tensor masks = r.masks.to(torch::kCPU).to(torch::kUInt8).contiguous();
+  torch::Tensor iou = r.iou.to(torch::kCPU).to(torch::kFloat32).contiguous();
+  formats::SegmentResult res;
+  res.width = state.width;
+  res.height = state.height;
+  const size_t plane = static_cast<size_t>(state.width) * static_cast<size_t>(state.height);
+  for (int64_t c = 0; c < masks.size(0); ++c) {
+    formats::Instance inst;
+    inst.mask.width = state.width;
+    inst.mask.height = state.height;
+    const uint8_t* src = masks[c].data_ptr<uint8_t>();
+    inst.mask.data.assign(src, src + plane);
+    inst.iou = iou[c].item<float>();
+    inst.score = *inst.iou;
+    inst.box_xyxy = mask_box(inst.mask);
+    res.instances.push_back(std::move(inst));
+  }
+  return res;
+}
+
+}  // namespace
+
+Sam3Model::Sam3Model(Sam3Config config, Sam3Image net, std::shared_ptr<const Tokenizer> tokenizer,
+                     torch::Device device, bool bf16, std::string checkpoint)
+    : config_(std::move(config)),
+      net_(std::move(net)),
+      tokenizer_(std::move(tokenizer)),
+      device_(device),
+      bf16_(bf16),
+      checkpoint_(std::move(checkpoint)) {}
+
+std::shared_ptr<const Sam3Model> make_model(const Sam3Config& config, Sam3Image net,
+                                            std::shared_ptr<const Tokenizer> tokenizer, const std::string& device,
+                                            bool bf16, const std::string& checkpoint) {
+  torch::Device dev(torch::kCPU);
+  try {
+    dev = torch::Device(device);
+  } catch (const c10::Error&) {
+    throw InvalidInput("device: expected \"cpu\", \"cuda\" or \"cuda:N\", got \"" + device + "\"");
+  }
+  if (dev.is_cuda() && !torch::cuda::is_available())
+    throw InvalidInput("device \"" + device + "\" requested but this build of LibTorch sees no CUDA device");
+  if (!tokenizer) throw ModelError("make_model: a tokenizer is required");
+  net->eval();
+  net->to(dev);
+  return std::make_shared<const Sam3Model>(config, std::move(net), std::move(tokenizer), dev, bf16, checkpoint);
+}
+
+BackboneFeatures compute_image_features(const Sam3Model& model, const torch::Tensor& pixels) {
+  BackboneFeatures f;
+  {
+    AutocastScope autocast(model.bf16(), model.device());
+    f = model.net().forward_image(pixels.to(model.device()));
+  }
+  // The cache and everything after the backbone stay in float32.
+  for (auto* v : {&f.fpn, &f.pos, &f.sam2_fpn, &f.sam2_pos})
+    for (auto& t : *v) t = to_float(t);
+  return f;
+}
+
+TextFeatures compute_text_features(const Sam3Model& model, const std::vector<std::string>& texts) {
+  const int ctx = model.config().text.context_length;
+  const auto rows = model.tokenizer().tokenize(texts, ctx);
+  torch::Tensor ids = torch::zeros({static_cast<int64_t>(rows.size()), ctx}, torch::kInt64);
+  for (size_t i = 0; i < rows.size(); ++i)
+    std::copy(rows[i].begin(), rows[i].end(), ids[static_cast<int64_t>(i)].data_ptr<int64_t>());
+  TextFeatures t;
+  {
+    AutocastScope autocast(model.bf16(), model.device());
+    t = model.net().encode_text(ids.to(model.device()));
+  }
+  t.features = to_float(t.features);
+  return t;
+}
+
+ModelInfo describe(const Sam3Model& model) {
+  ModelInfo info;
+  info.checkpoint = model.checkpoint();
+  info.device = model.device().str();
+  info.dtype = model.bf16() ? "bf16" : "fp32";
+  info.image_size = model.config().image_size;
+  int64_t bytes = 0;
+  for (const auto& p : model.net().parameters()) {
+    info.num_parameters += p.numel();
+    bytes += p.numel() * static_cast<int64_t>(p.element_size());
+  }
+  for (const auto& b : model.net().buffers()) bytes += b.numel() * static_cast<int64_t>(b.element_size());
+  info.memory_mb = static_cast<double>(bytes) / (1024.0 * 1024.0);
+  info.interactive = model.net().has_interactive_head();
+  return info;
+}
+
+ImageEngine::ImageEngine(std::shared_ptr<const Sam3Model> model) : model_(std::move(model)) {
+  if (!model_) throw ModelMissing("ImageEngine: no model loaded");
+}
+
+std::shared_ptr<const ImageState> ImageEngine::set_image(const formats::Image& image) const {
+  if (image.width <= 0 || image.height <= 0 || image.rgb.empty())
+    throw InvalidInput("set_image: empty image (" + std::to_string(image.width) + "x" + std::to_string(image.height) +
+                       ")");
+  c10::InferenceMode inference;
+  auto state = std::make_shared<ImageState>();
+  state->width = image.width;
+  state->height = image.height;
+  torch::Tensor pixels = preprocess_image(image, model_->config().image_size, model_->device());
+  state->features = compute_image_features(*model_, pixels);
+  // Grounding reads only the coarsest position encoding: the finer ones (the
+  // largest tensors of the state) are the same for every image and are dropped.
+  for (size_t i = 0; i + 1 < state->features.pos.size(); ++i) state->features.pos[i] = torch::Tensor();
+  Sam3ImageImpl& net = model_->net();
+  if (net.has_interactive_head() && state->features.sam2_fpn.size() == 3) {
+    // As Sam3Processor.set_image: conv_s0/conv_s1 are applied once per image.
+    const auto& s = state->features.sam2_fpn;
+    state->sam_features = prepare_sam_image_features(*net.inst_interactive_predictor->model, s[0], s[1], s[2]);
+  }
+  state->features.sam2_fpn.clear();
+  state->features.sam2_pos.clear();
+  return state;
+}
+
+formats::SegmentResult ImageEngine::segment(const ImageState& state, const Prompt& prompt) const {
+  if (!prompt.points.empty()) {
+    c10::InferenceMode inference;
+    return segment_interactive(*model_, state, prompt);
+  }
+  const bool has_text = prompt.text && prompt.text->find_first_not_of(" \t\r\n") != std::string::npos;
+  if (!has_text && prompt.boxes.empty())
+    throw InvalidInput("prompt: expected a text, at least one box or at least one point; got none");
+  c10::InferenceMode inference;
+  // Without text the processor grounds the boxes with the text "visual".
+  const std::string text = has_text ? *prompt.text : std::string("visual");
+  TextFeatures tf = compute_text_features(*model_, {text});
+  torch::Tensor boxes, labels;
+  if (!prompt.boxes.empty()) std::tie(boxes, labels) = box_tensors(prompt.boxes, model_->device());
+  GroundingOutput g = model_->net().forward_grounding(state.features, tf, boxes, labels);
+  return postprocess_grounding(g.pred_logits[0], g.pred_boxes[0], g.presence_logit_dec[0], g.pred_masks[0],
+                               state.width, state.height, prompt.confidence_threshold,
+                               has_text ? *prompt.text : std::string());
+}
+
+std::vector<formats::SegmentResult> ImageEngine::segment_texts(const ImageState& state,
+                                                               const std::vector<std::string>& texts,
+                                                               float confidence_threshold) const {
+  std::vector<formats::SegmentResult> out;
+  if (texts.empty()) return out;
+  for (size_t i = 0; i < texts.size(); ++i)
+    if (texts[i].find_first_not_of(" \t\r\n") == std::string::npos)
+      throw InvalidInput("segment_texts: text " + std::to_string(i) + " is empty");
+  c10::InferenceMode inference;
+  // One text-encoder batch for all prompts; the image features are shared
+  // (broadcast, not copied) by every grounding batch.
+  TextFeatures all = compute_text_features(*model_, texts);
+  const auto n = static_cast<int64_t>(texts.size());
+  out.reserve(texts.size());
+  for (int64_t begin = 0; begin < n; begin += kMaxGroundingBatch) {
+    const int64_t end = std::min(n, begin + kMaxGroundingBatch);
+    GroundingOutput g = model_->net().forward_grounding(state.features, all.slice(begin, end));
+    for (int64_t b = 0; b < end - begin; ++b)
+      out.push_back(postprocess_grounding(g.pred_logits[b], g.pred_boxes[b], g.presence_logit_dec[b], g.pred_masks[b],
+                                          state.width, state.height, confidence_threshold,
+                                          texts[static_cast<size_t>(begin + b)]));
+  }
+  return out;
+}
+
+int64_t ImageEngine::state_bytes(const ImageState& state) {
+  int64_t bytes = 0;
+  auto add = [&](const torch::Tensor& t) {
+    if (t.defined()) bytes += t.numel() * static_cast<int64_t>(t.element_size());
+  };
+  for (const auto* v : {&state.features.fpn, &state.features.pos, &state.features.sam2_fpn, &state.features.sam2_pos,
+                        &state.sam_features.high_res})
+    for (const auto& t : *v) add(t);
+  add(state.sam_features.image_embed);
+  return bytes;
+}
+
+}  // namespace sam3::core

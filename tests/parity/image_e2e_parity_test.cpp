@@ -1,0 +1,262 @@
+// SPDX-License-Identifier: Apache-2.0
+// End-to-end parity of the image engine with the reference processor on the
+// three golden cases of shared/golden/image_tiny: PNG -> set_image -> prompts
+// (text, text + box, boxes only with the text "visual") -> detections. Also
+// the assembled Sam3Image from golden stage inputs (backbone from the golden
+// preprocessed input; grounding from golden neck levels and text features),
+// which localises an end-to-end difference to a stage.
+#include <fstream>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/checkpoint/safetensors.h"
+#include "core/checkpoint/state_dict.h"
+#include "core/image_engine.h"
+#include "core/image_state.h"
+#include "core/model/preprocess.h"
+#include "core/model/sam3_image.h"
+#include "formats/image_io.h"
+#include "test_util.h"
+
+namespace sam3::core {
+namespace {
+
+struct Errors {
+  double max_abs = 0, cosine = 1;
+};
+
+Errors compare(const std::string& what, const torch::Tensor& got, const torch::Tensor& want) {
+  EXPECT_EQ(got.sizes(), want.sizes()) << what;
+  if (got.sizes() != want.sizes()) return {1e30, 0};
+  auto g = got.to(torch::kFloat64).flatten();
+  auto w = want.to(torch::kFloat64).flatten();
+  Errors e;
+  if (g.numel() == 0) return e;
+  e.max_abs = (g - w).abs().max().item<double>();
+  const double denom = g.norm().item<double>() * w.norm().item<double>();
+  e.cosine = denom > 0 ? (g * w).sum().item<double>() / denom : 1.0;
+  const double scale = std::max(1.0, w.abs().max().item<double>());
+  std::cout << "[parity] " << what << ": max_abs=" << e.max_abs << " rel=" << e.max_abs / scale
+            << " cosine=" << e.cosine << std::endl;
+  return e;
+}
+
+void expect_close(const std::string& what, const torch::Tensor& got, const torch::Tensor& want, double tol,
+                  bool relative = false) {
+  Errors e = compare(what, got, want);
+  const double scale = relative ? std::max(1.0, want.abs().max().item<double>()) : 1.0;
+  EXPECT_LE(e.max_abs / scale, tol) << what;
+  EXPECT_GE(e.cosine, 0.9999) << what;
+}
+
+std::string dir() { return test::golden_dir() + "/image_tiny/"; }
+
+nlohmann::json case_json(const std::string& name) {
+  std::ifstream in(dir() + name + ".json");
+  return nlohmann::json::parse(in);
+}
+
+// One model for every test of this file (loading is the slow part).
+std::shared_ptr<const Sam3Model> model() {
+  static std::shared_ptr<const Sam3Model> m = [] {
+    ModelOptions o;
+    o.model_dir = dir();
+    o.bpe_path = test::golden_dir() + "/bpe_simple_vocab_16e6.txt.gz";
+    return load_model(o);
+  }();
+  return m;
+}
+
+// The processor's call sequence of a case, as one engine prompt.
+Prompt case_prompt(const nlohmann::json& j) {
+  Prompt p;
+  const auto& pr = j.at("prompts");
+  if (!pr.at("text").is_null()) p.text = pr.at("text").get<std::string>();
+  for (const auto& b : pr.at("boxes")) {
+    auto v = b.at("cxcywh_normalized").get<std::vector<float>>();
+    p.boxes.push_back({v[0], v[1], v[2], v[3], b.at("label").get<bool>()});
+  }
+  p.confidence_threshold = j.at("processor").at("confidence_threshold").get<float>();
+  return p;
+}
+
+// Boxes [N, 4] and labels [N] of a case, as add_geometric_prompt accumulates them.
+std::pair<torch::Tensor, torch::Tensor> case_boxes(const nlohmann::json& j) {
+  std::vector<float> flat;
+  std::vector<int64_t> labels;
+  for (const auto& b : j.at("prompts").at("boxes")) {
+    for (float v : b.at("cxcywh_normalized").get<std::vector<float>>()) flat.push_back(v);
+    labels.push_back(b.at("label").get<bool>() ? 1 : 0);
+  }
+  if (labels.empty()) return {};
+  const auto n = static_cast<int64_t>(labels.size());
+  return {torch::tensor(flat).reshape({n, 4}), torch::tensor(labels).to(torch::kBool)};
+}
+
+class ImageE2EParity : public ::testing::TestWithParam<std::string> {};
+
+TEST(ImageModelLoad, GoldenWeightsLoadStrictly) {
+  SAM3_REQUIRE_GOLDEN();
+  c10::InferenceMode guard;
+  Sam3Image net(Sam3Config::from_file(dir() + "config.json"));
+  const auto weights = load_safetensors(dir() + "weights.safetensors");
+  LoadReport r = load_state_dict(*net, weights, "detector.");
+  std::cout << "[parity] loaded " << r.loaded << " of " << weights.size() << " tensors" << std::endl;
+  EXPECT_TRUE(r.ok()) << r.summary();
+  EXPECT_EQ(r.loaded, weights.size());
+}
+
+// Backbone from the golden preprocessed input; the image preprocessing itself.
+TEST_P(ImageE2EParity, BackboneFromGoldenInput) {
+  SAM3_REQUIRE_GOLDEN();
+  c10::InferenceMode guard;
+  const auto g = load_safetensors(dir() + GetParam() + ".safetensors");
+  const auto img = formats::read_image_file(dir() + GetParam() + ".png");
+  const auto pixels = preprocess_image(img, model()->config().image_size);
+  // README: one grey level (2/255 after the [-1, 1] scaling).
+  Errors e = compare(GetParam() + " input.preprocessed", pixels, g.at("input.preprocessed"));
+  EXPECT_LE(e.max_abs, 2.0 / 255.0 + 1e-6);
+
+  BackboneFeatures f = compute_image_features(*model(), g.at("input.preprocessed"));
+  ASSERT_EQ(f.fpn.size(), 3u);
+  for (int i = 0; i < 3; ++i)
+    expect_close(GetParam() + " neck.fpn." + std::to_string(i), f.fpn[static_cast<size_t>(i)],
+                 g.at("neck.fpn." + std::to_string(i)), 1e-3, /*relative=*/true);
+  const auto g0 = load_safetensors(dir() + "case0_text.safetensors");
+  for (int i = 0; i < 3; ++i)
+    expect_close(GetParam() + " neck.pos." + std::to_string(i), f.pos[static_cast<size_t>(i)],
+                 g0.at("neck.pos." + std::to_string(i)), 1e-5);
+}
+
+// forward_grounding from golden neck levels and text features.
+TEST_P(ImageE2EParity, GroundingFromGoldenStageInputs) {
+  SAM3_REQUIRE_GOLDEN();
+  c10::InferenceMode guard;
+  const auto j = case_json(GetParam());
+  const auto g = load_safetensors(dir() + GetParam() + ".safetensors");
+  const auto g0 = load_safetensors(dir() + "case0_text.safetensors");
+  BackboneFeatures f;
+  for (int i = 0; i < 3; ++i) {
+    f.fpn.push_back(g.at("neck.fpn." + std::to_string(i)));
+    f.pos.push_back(g0.at("neck.pos." + std::to_string(i)));
+  }
+  // Text: tokenizer and text encoder of the model against the golden.
+  const std::string text = j.at("prompts").at("text_used_by_model").get<std::string>();
+  TextFeatures t = compute_text_features(*model(), {text});
+  EXPECT_TRUE(torch::equal(
+      torch::tensor(model()->tokenizer().tokenize({text}, 32)[0]).reshape({1, 32}), g.at("text.token_ids")));
+  expect_close(GetParam() + " text.language_features", t.features, g.at("text.language_features"), 1e-4);
+  EXPECT_TRUE(torch::equal(t.mask, g.at("text.language_mask")));
+
+  TextFeatures golden_text{g.at("text.language_features"), g.at("text.language_mask")};
+  auto [boxes, labels] = case_boxes(j);
+  GroundingTrace trace;
+  GroundingOutput out = model()->net().forward_grounding(f, golden_text, boxes, labels, &trace);
+  const std::string c = GetParam() + " ";
+  expect_close(c + "geo.out", trace.geometry.tokens, g.at("geo.out"), 1e-4);
+  EXPECT_TRUE(torch::equal(trace.geometry.mask, g.at("geo.mask")));
+  expect_close(c + "prompt.tokens", trace.prompt.tokens, g.at("prompt.tokens"), 1e-4);
+  EXPECT_TRUE(torch::equal(trace.prompt.mask, g.at("prompt.mask")));
+  expect_close(c + "encoder.memory", trace.encoder.memory, g.at("encoder.memory"), 1e-4);
+  expect_close(c + "decoder.hs", trace.decoder.hs, g.at("decoder.hs").transpose(1, 2), 1e-4);
+  expect_close(c + "decoder.ref_boxes", trace.decoder.ref_boxes, g.at("decoder.ref_boxes").transpose(1, 2), 1e-4);
+  expect_close(c + "out.pred_logits", out.pred_logits, g.at("out.pred_logits"), 1e-4);
+  expect_close(c + "out.pred_boxes", out.pred_boxes, g.at("out.pred_boxes"), 1e-4);
+  expect_close(c + "out.presence_logit_dec", out.presence_logit_dec, g.at("out.presence_logit_dec"), 1e-4);
+  expect_close(c + "seg.pixel_embed", trace.segmentation.pixel_embed, g.at("seg.pixel_embed"), 1e-4);
+  expect_close(c + "out.pred_masks", out.pred_masks, g.at("out.pred_masks"), 1e-4, /*relative=*/true);
+}
+
+// The acceptance criterion: PNG in, processor outputs out.
+TEST_P(ImageE2EParity, EngineMatchesProcessorOutputs) {
+  SAM3_REQUIRE_GOLDEN();
+  const auto j = case_json(GetParam());
+  const auto g = load_safetensors(dir() + GetParam() + ".safetensors");
+  const ImageEngine engine(model());
+  const auto img = formats::read_image_file(dir() + GetParam() + ".png");
+  ASSERT_EQ(img.width, j.at("image_size").at("width").get<int>());
+  ASSERT_EQ(img.height, j.at("image_size").at("height").get<int>());
+  const auto state = engine.set_image(img);
+  const formats::SegmentResult r = engine.segment(*state, case_prompt(j));
+
+  const torch::Tensor want_scores = g.at("proc.scores");
+  const torch::Tensor want_boxes = g.at("proc.boxes_xyxy_px");
+  const torch::Tensor want_masks = g.at("proc.masks");
+  const auto n = static_cast<size_t>(want_scores.size(0));
+  std::cout << "[parity] " << GetParam() << ": " << r.instances.size() << " detections, golden " << n << std::endl;
+  ASSERT_EQ(r.instances.size(), n) << "kept detections differ";
+  EXPECT_EQ(r.width, img.width);
+  EXPECT_EQ(r.height, img.height);
+  double max_score = 0, max_box = 0, min_iou = 1;
+  for (size_t i = 0; i < n; ++i) {
+    const auto& inst = r.instances[i];
+    const auto k = static_cast<int64_t>(i);
+    max_score = std::max(max_score, std::abs(static_cast<double>(inst.score) - want_scores[k].item<double>()));
+    for (int c = 0; c < 4; ++c)
+      max_box = std::max(max_box, std::abs(static_cast<double>(inst.box_xyxy[static_cast<size_t>(c)]) -
+                                           want_boxes[k][c].item<double>()));
+    ASSERT_EQ(inst.mask.width, img.width);
+    ASSERT_EQ(inst.mask.height, img.height);
+    const torch::Tensor got = torch::from_blob(const_cast<uint8_t*>(inst.mask.data.data()),
+                                               {img.height, img.width}, torch::kUInt8).to(torch::kBool);
+    const torch::Tensor want = want_masks[k].to(torch::kBool);
+    const double inter = (got & want).sum().item<double>();
+    const double uni = (got | want).sum().item<double>();
+    min_iou = std::min(min_iou, uni > 0 ? inter / uni : 1.0);
+  }
+  std::cout << "[parity] " << GetParam() << ": max score err=" << max_score << " max box err px=" << max_box
+            << " min mask IoU=" << min_iou << std::endl;
+  EXPECT_LE(max_score, 1e-3);
+  EXPECT_LE(max_box, 0.5);
+  EXPECT_GE(min_iou, 0.995);
+
+  // The kept query indices: from the engine's own grounding on the same state.
+  c10::InferenceMode guard;
+  const std::string text = j.at("prompts").at("text_used_by_model").get<std::string>();
+  auto [boxes, labels] = case_boxes(j);
+  GroundingOutput out = model()->net().forward_grounding(state->features, compute_text_features(*model(), {text}),
+                                                         boxes, labels);
+  const torch::Tensor probs = (out.pred_logits[0].squeeze(-1).sigmoid() * out.presence_logit_dec[0].sigmoid());
+  expect_close(GetParam() + " e2e proc.probs", probs, g.at("proc.probs"), 1e-3);
+  const torch::Tensor keep = torch::nonzero(probs > case_prompt(j).confidence_threshold).reshape({-1});
+  EXPECT_TRUE(torch::equal(keep, g.at("proc.keep_idx"))) << keep << " vs " << g.at("proc.keep_idx");
+  expect_close(GetParam() + " e2e out.pred_boxes", out.pred_boxes, g.at("out.pred_boxes"), 1e-3);
+}
+
+INSTANTIATE_TEST_SUITE_P(Golden, ImageE2EParity,
+                         ::testing::Values("case0_text", "case1_text_box", "case2_boxes_only"),
+                         [](const auto& info) { return info.param; });
+
+// segment_texts: the batched path gives what single prompts give.
+TEST(ImageE2EBatch, SegmentTextsMatchesSinglePrompts) {
+  SAM3_REQUIRE_GOLDEN();
+  const ImageEngine engine(model());
+  const auto img = formats::read_image_file(dir() + "case0_text.png");
+  const auto state = engine.set_image(img);
+  const std::vector<std::string> texts = {"red circle", "visual", "a blue square", "shoe", "person in blue vest"};
+  const float thr = case_json("case0_text").at("processor").at("confidence_threshold").get<float>();
+  const auto batched = engine.segment_texts(*state, texts, thr);
+  ASSERT_EQ(batched.size(), texts.size());
+  double max_score = 0;
+  for (size_t i = 0; i < texts.size(); ++i) {
+    Prompt p;
+    p.text = texts[i];
+    p.confidence_threshold = thr;
+    const auto single = engine.segment(*state, p);
+    EXPECT_EQ(batched[i].prompt, texts[i]);
+    ASSERT_EQ(batched[i].instances.size(), single.instances.size()) << texts[i];
+    for (size_t k = 0; k < single.instances.size(); ++k) {
+      max_score = std::max(max_score, static_cast<double>(std::abs(batched[i].instances[k].score -
+                                                                   single.instances[k].score)));
+      EXPECT_EQ(batched[i].instances[k].mask.data, single.instances[k].mask.data) << texts[i] << " #" << k;
+    }
+  }
+  std::cout << "[parity] segment_texts vs single prompts: max score diff=" << max_score << std::endl;
+  EXPECT_LE(max_score, 1e-5);
+}
+
+}  // namespace
+}  // namespace sam3::core
