@@ -68,9 +68,11 @@ int run_batch(const BatchOptions& o) {
   const AppConfig cfg = resolve(o.common);
   const core::Prompt prompt = make_prompt(o.prompt, cfg);
   if (o.resume && o.out_dir.empty()) throw UsageError("--resume needs --out-dir (it skips images already written there)");
+  // Validate every flag before touching the inputs, so usage errors exit 2.
+  const std::optional<Shard> shard = o.shard.empty() ? std::nullopt : std::optional<Shard>(parse_shard(o.shard));
   std::vector<std::string> inputs = list_inputs(o.source);
-  if (!o.shard.empty()) {
-    const Shard sh = parse_shard(o.shard);
+  if (shard) {
+    const Shard& sh = *shard;
     std::vector<std::string> mine;
     for (size_t i = 0; i < inputs.size(); ++i)
       if (static_cast<int>(i % sh.count) == sh.index) mine.push_back(inputs[i]);

@@ -3,6 +3,7 @@
 // add_geometric_prompt flow over the C++ Sam3Image, plus the interactive head
 // for point prompts. Loading lives in model_loader.cpp.
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 
 #include <ATen/autocast_mode.h>
@@ -57,6 +58,22 @@ private:
   bool enable_, cuda_;
   bool prev_enabled_ = false;
   at::ScalarType prev_dtype_ = at::kBFloat16;
+};
+
+// Logs a stage's wall time at debug level (STYLE 8: named timing ranges).
+class StageTimer {
+public:
+  explicit StageTimer(const char* stage) : stage_(stage), start_(std::chrono::steady_clock::now()) {}
+  ~StageTimer() {
+    SAM3_LOG_DBG(stage_ << ": " << std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_).count()
+                        << " ms");
+  }
+  StageTimer(const StageTimer&) = delete;
+  StageTimer& operator=(const StageTimer&) = delete;
+
+private:
+  const char* stage_;
+  std::chrono::steady_clock::time_point start_;
 };
 
 torch::Tensor to_float(const torch::Tensor& t) {
@@ -241,6 +258,7 @@ std::shared_ptr<const ImageState> ImageEngine::set_image(const formats::Image& i
     throw InvalidInput("set_image: empty image (" + std::to_string(image.width) + "x" + std::to_string(image.height) +
                        ")");
   c10::InferenceMode inference;
+  StageTimer timer("set_image");
   auto state = std::make_shared<ImageState>();
   state->width = image.width;
   state->height = image.height;
@@ -269,6 +287,7 @@ formats::SegmentResult ImageEngine::segment(const ImageState& state, const Promp
   if (!has_text && prompt.boxes.empty())
     throw InvalidInput("prompt: expected a text, at least one box or at least one point; got none");
   c10::InferenceMode inference;
+  StageTimer timer("segment");
   // Without text the processor grounds the boxes with the text "visual".
   const std::string text = has_text ? *prompt.text : std::string("visual");
   TextFeatures tf = compute_text_features(*model_, {text});
@@ -289,6 +308,7 @@ std::vector<formats::SegmentResult> ImageEngine::segment_texts(const ImageState&
     if (texts[i].find_first_not_of(" \t\r\n") == std::string::npos)
       throw InvalidInput("segment_texts: text " + std::to_string(i) + " is empty");
   c10::InferenceMode inference;
+  StageTimer timer("segment_texts");
   // One text-encoder batch for all prompts; the image features are shared
   // (broadcast, not copied) by every grounding batch.
   TextFeatures all = compute_text_features(*model_, texts);

@@ -20,12 +20,21 @@ torch::Tensor scaled_dot_product_attention(const torch::Tensor& q, const torch::
   const int64_t row_bytes = B * H * S * static_cast<int64_t>(q.element_size());
   int64_t chunk = std::max<int64_t>(1, attention_budget_bytes() / std::max<int64_t>(row_bytes, 1));
   auto kt = k.transpose(-2, -1);
+  if (chunk >= L) {
+    auto s = torch::matmul(q * scale, kt);
+    if (mask.defined()) s = s + mask;
+    return torch::matmul(torch::softmax(s, -1), v);
+  }
+  // Chunked path: the softmax runs in place so that one chunk holds a single
+  // score block (torch::softmax would keep scores and probabilities alive
+  // together, twice the budget).
   auto run = [&](const torch::Tensor& qc, const torch::Tensor& mc) {
     auto s = torch::matmul(qc * scale, kt);
-    if (mc.defined()) s = s + mc;
-    return torch::matmul(torch::softmax(s, -1), v);
+    if (mc.defined()) s.add_(mc);
+    s.sub_(std::get<0>(s.max(-1, true))).exp_();
+    s.div_(s.sum(-1, true));
+    return torch::matmul(s, v);
   };
-  if (chunk >= L) return run(q, mask);
   std::vector<torch::Tensor> outs;
   for (int64_t i = 0; i < L; i += chunk) {
     const int64_t n = std::min(chunk, L - i);

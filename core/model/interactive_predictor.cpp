@@ -91,8 +91,10 @@ torch::Tensor transform_coords(const torch::Tensor& coords, bool normalize, int6
 
 }  // namespace
 
-PredictInstResult predict_inst(TrackerModelImpl& model, const SamImageFeatures& features, int64_t orig_h,
-                               int64_t orig_w, const PredictInstPrompt& prompt, const PredictInstOptions& opt) {
+namespace {
+
+PredictInstResult predict_inst_impl(TrackerModelImpl& model, const SamImageFeatures& features, int64_t orig_h,
+                                    int64_t orig_w, const PredictInstPrompt& prompt, const PredictInstOptions& opt) {
   const auto& cfg = model.config();
   const auto device = features.image_embed.device();
   if (orig_h <= 0 || orig_w <= 0)
@@ -160,6 +162,18 @@ PredictInstResult predict_inst(TrackerModelImpl& model, const SamImageFeatures& 
     r.low_res_logits = r.low_res_logits.squeeze(0);
   }
   return r;
+}
+
+}  // namespace
+
+PredictInstResult predict_inst(TrackerModelImpl& model, const SamImageFeatures& features, int64_t orig_h,
+                               int64_t orig_w, const PredictInstPrompt& prompt, const PredictInstOptions& opt) {
+  try {
+    return predict_inst_impl(model, features, orig_h, orig_w, prompt, opt);
+  } catch (const c10::Error& e) {
+    throw ModelError(std::string("interactive prediction (SAM prompt encoder / mask decoder) failed: ") +
+                     e.what_without_backtrace());
+  }
 }
 
 }  // namespace sam3::core

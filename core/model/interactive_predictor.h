@@ -10,7 +10,8 @@
 // cache the result in the image state), then any number of predict_inst().
 //
 // Thread-safety: pure functions of their arguments; the TrackerModel is only
-// read. \throws InvalidInput on malformed prompts.
+// read. \throws InvalidInput on malformed prompts, ModelError when a LibTorch
+// op fails (e.g. features of the wrong shape).
 #pragma once
 
 #include <cstdint>

@@ -258,5 +258,34 @@ TEST(ImageE2EBatch, SegmentTextsMatchesSinglePrompts) {
   EXPECT_LE(max_score, 1e-5);
 }
 
+// dtype "bf16": the backbone and text encoder run under bf16 autocast; the
+// result stays close to the fp32 reference (not bit-exact: informational bounds).
+TEST(ImageE2EBf16, CloseToTheFloat32Reference) {
+  SAM3_REQUIRE_GOLDEN();
+  ModelOptions o;
+  o.model_dir = dir();
+  o.bpe_path = test::golden_dir() + "/bpe_simple_vocab_16e6.txt.gz";
+  o.dtype = "bf16";
+  auto bf16 = load_model(o);
+  c10::InferenceMode guard;
+  const auto g = load_safetensors(dir() + "case1_text_box.safetensors");
+  BackboneFeatures f = compute_image_features(*bf16, g.at("input.preprocessed"));
+  Errors e = compare("bf16 neck.fpn.2", f.fpn[2], g.at("neck.fpn.2"));
+  EXPECT_GT(e.max_abs, 0.0) << "bf16 autocast had no effect";
+  EXPECT_GE(e.cosine, 0.99);
+
+  const auto j = case_json("case1_text_box");
+  const ImageEngine engine(bf16);
+  const auto state = engine.set_image(formats::read_image_file(dir() + "case1_text_box.png"));
+  auto [boxes, labels] = case_boxes(j);
+  GroundingOutput out = bf16->net().forward_grounding(
+      state->features, compute_text_features(*bf16, {"red circle"}), boxes, labels);
+  const torch::Tensor probs = out.pred_logits[0].squeeze(-1).sigmoid() * out.presence_logit_dec[0].sigmoid();
+  Errors p = compare("bf16 e2e proc.probs", probs, g.at("proc.probs"));
+  Errors m = compare("bf16 e2e out.pred_masks", out.pred_masks, g.at("out.pred_masks"));
+  EXPECT_LE(p.max_abs, 0.05);
+  EXPECT_GE(m.cosine, 0.99);
+}
+
 }  // namespace
 }  // namespace sam3::core

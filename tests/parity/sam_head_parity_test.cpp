@@ -241,7 +241,13 @@ void run_propagation(bool own_memory, double tol) {
                                                          .size(std::vector<int64_t>{240, 320})
                                                          .mode(torch::kBilinear)
                                                          .align_corners(false));
-    EXPECT_TRUE(torch::equal((video > 0).to(torch::kUInt8), g.at(golden_key(t, "video_res_mask")))) << "frame " << t;
+    auto ours = video > 0, theirs = g.at(golden_key(t, "video_res_mask")).to(torch::kBool);
+    if (!own_memory) {
+      EXPECT_TRUE(torch::equal(ours, theirs)) << "frame " << t;
+    } else {  // logits within 1e-3 may flip a pixel sitting at 0: end-to-end mask IoU (README)
+      const double inter = (ours & theirs).sum().item<double>(), uni = (ours | theirs).sum().item<double>();
+      EXPECT_GE(uni > 0 ? inter / uni : 1.0, 0.995) << "frame " << t;
+    }
 
     if (own_memory) {
       bank[t] = {mem.to(torch::kBFloat16).to(torch::kFloat32), heads.obj_ptr};

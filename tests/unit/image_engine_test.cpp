@@ -283,6 +283,50 @@ TEST(ImageEngine, MismatchedCheckpointFailsLoudly) {
   }
 }
 
+TEST(ImageEngine, PointsRunTheInteractiveHead) {
+  REQUIRE_BPE();
+  Sam3Model const* raw = nullptr;
+  std::shared_ptr<const Sam3Model> model;
+  {
+    c10::InferenceMode guard;
+    torch::manual_seed(11);
+    Sam3Config cfg = Sam3Config::tiny();
+    cfg.enable_inst_interactivity = true;
+    model = make_model(cfg, Sam3Image(cfg), std::make_shared<const Tokenizer>(bpe_path()), "cpu", false);
+    raw = model.get();
+  }
+  ASSERT_TRUE(raw->net().has_interactive_head());
+  EXPECT_TRUE(describe(*model).interactive);
+  const ImageEngine engine(model);
+  const auto state = engine.set_image(test_image(50, 40));
+  // set_image prepared the SAM features once (conv_s0/s1 projections + no_mem_embed).
+  ASSERT_TRUE(state->sam_features.image_embed.defined());
+  ASSERT_EQ(state->sam_features.high_res.size(), 2u);
+  EXPECT_TRUE(state->features.sam2_fpn.empty());
+
+  Prompt p;
+  p.points = {{0.3f, 0.4f, true}, {0.8f, 0.2f, false}};
+  auto r = engine.segment(*state, p);
+  ASSERT_EQ(r.instances.size(), 3u);  // multimask
+  for (const auto& inst : r.instances) {
+    ASSERT_TRUE(inst.iou.has_value());
+    EXPECT_EQ(inst.score, *inst.iou);
+    EXPECT_EQ(inst.mask.width, 50);
+    EXPECT_EQ(inst.mask.height, 40);
+  }
+  p.multimask = false;
+  p.boxes = {{0.5f, 0.5f, 0.4f, 0.4f, true}};
+  EXPECT_EQ(engine.segment(*state, p).instances.size(), 1u);
+  p.boxes.push_back(p.boxes[0]);
+  EXPECT_THROW(engine.segment(*state, p), InvalidInput);  // one interactive box at most
+
+  // Text prompts still go through the detector on the same state.
+  Prompt t;
+  t.text = "shoe";
+  t.confidence_threshold = 0.f;
+  EXPECT_EQ(engine.segment(*state, t).instances.size(), 20u);
+}
+
 TEST(ImageEngine, Bf16BackboneKeepsFloatFeatures) {
   REQUIRE_BPE();
   ModelOptions o = tiny_dir().options();

@@ -100,6 +100,7 @@ TEST(LoadCheckpoint, GoldenTinyWeights) {
 
 TEST(ConvertCheckpoint, SafetensorsToPtAndBack) {
   SAM3_REQUIRE_GOLDEN();
+  c10::InferenceMode inference;  // as the model loader runs it
   TempDir tmp;
   const auto src = tiny_dir() + "/weights.safetensors";
   const auto pt = tmp.file("sam3.pt"), st = tmp.file("again.safetensors");
@@ -123,6 +124,7 @@ TEST(ConvertCheckpoint, SafetensorsToPtAndBack) {
 
 TEST(LoadCheckpoint, TransformersLayoutIsMappedToOfficialNames) {
   SAM3_REQUIRE_GOLDEN();
+  c10::InferenceMode inference;
   TempDir tmp;
   const auto official = load_checkpoint(tiny_dir());
   save_safetensors(tmp.file("model.safetensors"), official_to_hf(official));
