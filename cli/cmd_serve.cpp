@@ -1,12 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
-// `sam3 serve`: the REST daemon over the same core.
+// `sam3 serve`: the REST daemon over the same core. HTTP comes up first and
+// answers 503 on model routes until the model has loaded in the background.
+#include <cstdio>
 #include <memory>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "core/errors.h"
+#include "core/log.h"
+#include "daemon/server.h"
 
 namespace sam3::cli {
 namespace {
@@ -17,8 +22,30 @@ struct ServeCommandOptions {
 
 int run_serve(const ServeCommandOptions& o) {
   const AppConfig cfg = resolve(o.common);
-  (void)cfg;
-  throw Error("the REST daemon is not available in this build yet: `sam3 serve` parses its options but cannot run");
+  log::set_sink(log::json_sink());  // the daemon logs JSON lines to stderr
+
+  daemon::DaemonOptions d;
+  d.serve = cfg.serve;
+  d.cache = cfg.cache;
+  d.limits = cfg.limits;
+  d.segment = cfg.segment;
+  d.sessions = cfg.session;
+  d.log_level = cfg.log_level;
+
+  daemon::ModelLoader loader;
+  if (!cfg.model.model_dir.empty() || !cfg.model.checkpoint.empty())
+    loader = [cfg] { return load_model(cfg); };
+  else
+    SAM3_LOG_WRN("no model configured (--model / SAM3_MODEL): serving without one; model routes answer 503");
+
+  daemon::Server server(d, loader);
+  const int port = server.start();
+  // One line on stdout tells scripts (and `--port 0` users) where to connect.
+  const nlohmann::json ready = {{"event", "listening"}, {"host", cfg.serve.host}, {"port", port},
+                                {"metrics_port", server.metrics_port()}};
+  std::printf("%s\n", ready.dump().c_str());
+  std::fflush(stdout);
+  return server.run_until_signal();
 }
 
 }  // namespace

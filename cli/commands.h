@@ -16,6 +16,7 @@ void add_video_command(CLI::App& root);
 void add_serve_command(CLI::App& root);
 void add_model_command(CLI::App& root);
 void add_config_command(CLI::App& root);
+void add_bench_command(CLI::App& root);
 
 // The exit code a subcommand's callback left (set by each command's callback).
 int& command_exit_code();

@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   cli::add_serve_command(app);
   cli::add_model_command(app);
   cli::add_config_command(app);
+  cli::add_bench_command(app);
   app.footer("Exit codes: 0 ok, 1 runtime error, 2 usage error, 3 bad input, 4 model missing/mismatched/failed,\n"
              "5 overloaded, 130 interrupted. See man sam3.");
   try {

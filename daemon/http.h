@@ -62,6 +62,7 @@ struct Response {
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
+  std::string error_type;  // set on error responses (metrics label)
 
   static Response json_body(const json& j, int status = 200);
   static Response bytes(std::string body, std::string content_type, int status = 200);

@@ -123,6 +123,11 @@ json Router::openapi(const std::string& server_version) const {
                   {"request_id", {{"type", "string"}}}}}}}}}}}}}}}};
 }
 
+int status_for(const std::exception& e) noexcept {
+  if (const auto* h = dynamic_cast<const HttpError*>(&e)) return h->status();
+  return http_status_for(e);
+}
+
 Response error_response(const std::exception& e, const std::string& request_id) noexcept {
   try {
     int status = 500;
@@ -144,6 +149,7 @@ Response error_response(const std::exception& e, const std::string& request_id) 
     json body = formats::error_json(status, type, message);
     body["error"]["request_id"] = request_id;
     Response r = Response::json_body(body, status);
+    r.error_type = type;
     if (retry_after > 0) r.headers.emplace_back("Retry-After", std::to_string(retry_after));
     return r;
   } catch (...) {
@@ -160,7 +166,8 @@ Response guarded(const Request& req, const std::function<Response()>& fn) noexce
   } catch (const std::exception& e) {
     return error_response(e, req.request_id);
   } catch (...) {
-    return error_response(sam3::Error("unknown exception"), req.request_id);
+    static const sam3::Error unknown("a handler threw something that is not a std::exception");
+    return error_response(unknown, req.request_id);
   }
 }
 

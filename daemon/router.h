@@ -54,6 +54,10 @@ private:
   std::vector<Route> routes_;
 };
 
+// The HTTP status of a caught exception: HttpError's own, otherwise
+// sam3::http_status_for (the one mapping of core error types).
+int status_for(const std::exception& e) noexcept;
+
 // The JSON error response for a caught exception: the status comes from
 // HttpError or from sam3::http_status_for (the one mapping of core types);
 // 503s and 429s carry Retry-After. Never throws.

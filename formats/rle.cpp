@@ -195,26 +195,41 @@ Mask mask_from_rle(const Rle& rle) {
   const size_t w = static_cast<size_t>(rle.width);
   Mask m{rle.width, rle.height, std::vector<uint8_t>(h * w, 0)};
   if (h * w == 0) return m;
-  // Paint column-major (memset per run), then transpose in tiles so that both
-  // sides stay in cache.
-  std::vector<uint8_t> col(h * w, 0);
-  size_t pos = 0;
-  bool fg = false;
-  for (const uint32_t r : runs) {
-    if (fg) std::memset(col.data() + pos, 1, r);
-    pos += r;
-    fg = !fg;
-  }
-  constexpr size_t kTile = 64;
-  for (size_t x0 = 0; x0 < w; x0 += kTile) {
-    const size_t x1 = std::min(w, x0 + kTile);
-    for (size_t y0 = 0; y0 < h; y0 += kTile) {
-      const size_t y1 = std::min(h, y0 + kTile);
-      for (size_t x = x0; x < x1; ++x) {
-        const uint8_t* src = col.data() + x * h;
-        for (size_t y = y0; y < y1; ++y) m.data[y * w + x] = src[y];
+  // The mirror of the row-major encoder: a row equals the row above with the
+  // columns that change at this row flipped. Building rows from those flips
+  // writes memory in order (a transpose of a 4096-high column-major buffer
+  // thrashes the cache on its power-of-two stride).
+  auto for_each_change = [&](auto&& f) {  // column-major indices where the value flips
+    uint64_t pos = 0;
+    bool cur = false, val = false;
+    for (const uint32_t r : runs) {
+      if (r > 0 && val != cur) {
+        f(pos);
+        cur = val;
       }
+      pos += r;
+      val = !val;
     }
+  };
+  std::vector<uint8_t> row(w, 0);  // starts as row 0
+  std::vector<size_t> start(h + 1, 0);
+  size_t next_col = 0;
+  uint8_t value = 0;
+  for_each_change([&](uint64_t i) {
+    for (; next_col < w && next_col * h < i; ++next_col) row[next_col] = value;
+    value ^= 1;
+    if (i % h != 0) ++start[i % h + 1];
+  });
+  for (; next_col < w; ++next_col) row[next_col] = value;
+  for (size_t y = 0; y < h; ++y) start[y + 1] += start[y];
+  std::vector<uint32_t> cols(start[h]);
+  std::vector<size_t> fill(start.begin(), start.end() - 1);
+  for_each_change([&](uint64_t i) {
+    if (i % h != 0) cols[fill[i % h]++] = static_cast<uint32_t>(i / h);
+  });
+  for (size_t y = 0; y < h; ++y) {
+    for (size_t k = start[y]; k < start[y + 1]; ++k) row[cols[k]] ^= 1;
+    std::memcpy(m.data.data() + y * w, row.data(), w);
   }
   return m;
 }

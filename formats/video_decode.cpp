@@ -14,6 +14,7 @@ extern "C" {
 #include <libavformat/avformat.h>
 #include <libavutil/avutil.h>
 #include <libavutil/display.h>
+#include <libavutil/pixdesc.h>
 #include <libswscale/swscale.h>
 }
 
@@ -41,10 +42,7 @@ void av_log_sink(void* avcl, int level, const char* fmt, va_list vl) {
   if (!s.empty()) t_last_av_message = s;
 }
 
-void install_av_log_sink() {
-  static std::once_flag once;
-  std::call_once(once, [] { av_log_set_callback(av_log_sink); });
-}
+void install_av_log_sink() { detail::install_ffmpeg_log_sink(); }
 
 std::string av_error_text(int err) {
   char buf[AV_ERROR_MAX_STRING_SIZE] = {0};
@@ -219,6 +217,13 @@ bool has_image_extension(const fs::path& p) {
 }
 
 }  // namespace
+
+void detail::install_ffmpeg_log_sink() {
+  static std::once_flag once;
+  std::call_once(once, [] { av_log_set_callback(av_log_sink); });
+}
+
+std::string detail::last_ffmpeg_message() { return t_last_av_message; }
 
 // ---------------------------------------------------------------- probe / reader
 

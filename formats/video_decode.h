@@ -123,4 +123,11 @@ std::vector<std::string> list_frame_files(const std::string& folder);
 // True when the name ends in one of the frame image extensions above.
 bool is_frame_image_name(const std::string& name);
 
+namespace detail {
+// Routes FFmpeg's log (process-wide, once) into a per-thread "last message"
+// instead of stderr; video_encode.cpp shares it. Returns that message.
+void install_ffmpeg_log_sink();
+std::string last_ffmpeg_message();
+}  // namespace detail
+
 }  // namespace sam3::formats

@@ -45,6 +45,7 @@ section "sam3 model inspect" model inspect
 section "sam3 model convert" model convert
 section "sam3 model init" model init
 section "sam3 config" config
+section "sam3 bench" bench
 cat <<'TAIL'
 .SH CONFIGURATION
 Every setting has a TOML key (\fB\-\-config\fR FILE), an environment variable

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "core/model/sam3_image.h"
 
+#include <algorithm>
 #include <sstream>
 
 #include "core/errors.h"
@@ -59,10 +60,14 @@ InteractivePredictorHolderImpl::InteractivePredictorHolderImpl(const TrackerConf
 }
 
 TrackerConfig interactive_tracker_config(const Sam3Config& cfg) {
-  TrackerConfig t;
+  // build_tracker takes no size arguments: the official detector gets the
+  // official tracker; a shrunken detector gets the tracker's tiny recipe (that
+  // of shared/golden/tracker_tiny), whose memory width stays below hidden_dim.
+  TrackerConfig t = cfg.d_model == TrackerConfig::full().hidden_dim ? TrackerConfig::full() : TrackerConfig::tiny();
   t.image_size = cfg.image_size;
   t.backbone_stride = cfg.vit.patch_size;
   t.hidden_dim = cfg.d_model;
+  if (t.mem_dim >= t.hidden_dim) t.mem_dim = std::max<int64_t>(t.hidden_dim / 2, 1);
   return t;
 }
 

@@ -98,7 +98,8 @@ public:
 };
 TORCH_MODULE(InteractivePredictorHolder);
 
-// The tracker configuration of the interactive head for this detector.
+// The tracker configuration of the interactive head for this detector: the
+// official one at d_model 256, TrackerConfig::tiny() widths otherwise.
 TrackerConfig interactive_tracker_config(const Sam3Config& cfg);
 
 class Sam3ImageImpl : public torch::nn::Module {

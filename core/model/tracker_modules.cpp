@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/errors.h"
 #include "core/model/position_encoding.h"
 
 namespace sam3::core {
@@ -146,6 +147,15 @@ std::pair<torch::Tensor, torch::Tensor> MaskMemoryEncoderImpl::forward(const tor
 
 TrackerModelImpl::TrackerModelImpl(const TrackerConfig& c) : c_(c) {
   namespace nn = torch::nn;
+  if (c.image_size <= 0 || c.backbone_stride <= 0 || c.image_size % c.backbone_stride != 0)
+    throw InvalidInput("tracker config: image_size " + std::to_string(c.image_size) +
+                       " must be a positive multiple of backbone_stride " + std::to_string(c.backbone_stride));
+  if (c.mem_dim <= 0 || c.hidden_dim % c.mem_dim != 0 || c.mem_dim == c.hidden_dim)
+    throw InvalidInput("tracker config: mem_dim " + std::to_string(c.mem_dim) +
+                       " must be a proper divisor of hidden_dim " + std::to_string(c.hidden_dim) +
+                       " (object pointers are split into hidden_dim / mem_dim tokens)");
+  if (c.num_maskmem < 1)
+    throw InvalidInput("tracker config: num_maskmem must be >= 1, got " + std::to_string(c.num_maskmem));
   const int64_t d = c.hidden_dim, m = c.mem_dim;
   maskmem_tpos_enc = register_parameter("maskmem_tpos_enc", torch::zeros({c.num_maskmem, 1, 1, m}));
   no_mem_embed = register_parameter("no_mem_embed", torch::zeros({1, 1, d}));

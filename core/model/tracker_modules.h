@@ -168,6 +168,8 @@ inline constexpr double kNoObjScore = -1024.0;
 
 class TrackerModelImpl : public torch::nn::Module {
 public:
+  // \throws InvalidInput for an inconsistent config (image_size not a multiple
+  // of backbone_stride, mem_dim not a proper divisor of hidden_dim).
   explicit TrackerModelImpl(const TrackerConfig& c = {});
   const TrackerConfig& config() const { return c_; }
 

@@ -327,6 +327,34 @@ TEST(ImageEngine, PointsRunTheInteractiveHead) {
   EXPECT_EQ(engine.segment(*state, t).instances.size(), 20u);
 }
 
+// sam3.pt layout: the interactive head's SAM parts under "tracker.", the sam2
+// neck under the detector; a config that does not mention it follows the file.
+TEST(ImageEngine, LoadsTheInteractiveHeadFromTrackerNames) {
+  REQUIRE_BPE();
+  test::TempDir tmp;
+  {
+    c10::InferenceMode guard;
+    Sam3Config cfg = Sam3Config::tiny();
+    cfg.enable_inst_interactivity = true;
+    Sam3Image net(cfg);
+    const std::string inst = "inst_interactive_predictor.model.";
+    TensorMap t;
+    auto put = [&](const std::string& k, const torch::Tensor& v) {
+      t.emplace(k.rfind(inst, 0) == 0 ? "tracker." + k.substr(inst.size()) : "detector." + k, v);
+    };
+    for (const auto& p : net->named_parameters(true)) put(p.key(), p.value());
+    for (const auto& b : net->named_buffers(true)) put(b.key(), b.value());
+    save_safetensors(tmp.file("weights.safetensors"), t);
+    cfg.enable_inst_interactivity = false;
+    std::ofstream(tmp.file("config.json")) << cfg.to_json().dump();
+  }
+  ModelOptions o;
+  o.model_dir = tmp.path().string();
+  o.bpe_path = bpe_path();
+  auto model = load_model(o);
+  EXPECT_TRUE(describe(*model).interactive);
+}
+
 TEST(ImageEngine, Bf16BackboneKeepsFloatFeatures) {
   REQUIRE_BPE();
   ModelOptions o = tiny_dir().options();

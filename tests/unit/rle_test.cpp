@@ -171,6 +171,20 @@ TEST(Rle, EdgeCases) {
   EXPECT_EQ(rle_to_bbox(mask_to_rle(last)), (std::array<double, 4>{3, 2, 1, 1}));
 }
 
+TEST(Rle, DecodesZeroLengthRuns) {
+  // pycocotools never writes them, but its decoder accepts them: runs
+  // [2, 0, 3, 4] on 3x3 are 5 background pixels, then 4 foreground.
+  const Rle r{3, 3, rle_encode_counts({2, 0, 3, 4})};
+  const std::vector<uint8_t> col_major_want = {0, 0, 0, 0, 0, 1, 1, 1, 1};
+  Mask want{3, 3, std::vector<uint8_t>(9)};
+  for (int x = 0; x < 3; ++x)
+    for (int y = 0; y < 3; ++y) want.data[y * 3 + x] = col_major_want[x * 3 + y];
+  EXPECT_EQ(mask_from_rle(r).data, want.data);
+  EXPECT_EQ(rle_area(r), 4u);
+  EXPECT_EQ(mask_from_rle(Rle{2, 2, rle_encode_counts({0, 0, 4})}).data, std::vector<uint8_t>(4, 0));
+  EXPECT_EQ(mask_from_rle(Rle{2, 2, rle_encode_counts({0, 4, 0})}).data, std::vector<uint8_t>(4, 1));
+}
+
 TEST(Rle, LargeMaskRoundTrip) {
   const int n = 4096;
   Mask m{n, n, std::vector<uint8_t>(static_cast<size_t>(n) * n, 0)};

@@ -12,6 +12,7 @@
 
 #include "core/checkpoint/safetensors.h"
 #include "core/checkpoint/state_dict.h"
+#include "core/errors.h"
 #include "core/model/interactive_predictor.h"
 #include "core/model/tracker_modules.h"
 #include "tests/test_util.h"
@@ -71,6 +72,15 @@ TEST(TrackerKeys, SelectClosestCondFrames) {
   // before (3), at/after (5), then closest by distance with ties in input order.
   EXPECT_EQ(select_closest_cond_frames(5, {0, 3, 5, 8, 2, 9}, 4), (std::vector<int64_t>{3, 5, 8, 2}));
   EXPECT_EQ(select_closest_cond_frames(0, {4, 1, 7}, 2), (std::vector<int64_t>{1, 4}));
+}
+
+TEST(TrackerKeys, RejectsInconsistentConfig) {
+  auto c = TrackerConfig::tiny();
+  c.image_size = 250;  // not a multiple of 14
+  EXPECT_THROW(TrackerModel{c}, InvalidInput);
+  c = TrackerConfig::tiny();
+  c.mem_dim = 48;  // does not divide 64
+  EXPECT_THROW(TrackerModel{c}, InvalidInput);
 }
 
 TEST(TrackerKeys, MemoryFrameFilter) {

@@ -1,0 +1,269 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "core/video/frame_store.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <filesystem>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "core/errors.h"
+#include "core/model/preprocess.h"
+#include "formats/video_decode.h"
+
+namespace sam3::core {
+namespace {
+
+std::string errno_text() { return std::strerror(errno); }
+
+}  // namespace
+
+FrameStorage frame_storage_from_string(std::string_view name) {
+  if (name == "ram" || name == "ram_uint8") return FrameStorage::ram_uint8;
+  if (name == "ram_fp16" || name == "ram_float16") return FrameStorage::ram_float16;
+  if (name == "ram_bf16" || name == "ram_bfloat16") return FrameStorage::ram_bfloat16;
+  if (name == "disk" || name == "disk_uint8") return FrameStorage::disk_uint8;
+  if (name == "auto" || name == "automatic") return FrameStorage::automatic;
+  throw InvalidInput("frame storage '" + std::string(name) +
+                     "' is not one of ram, ram_uint8, ram_fp16, ram_bf16, disk, auto");
+}
+
+const char* frame_storage_name(FrameStorage storage) {
+  switch (storage) {
+    case FrameStorage::ram_uint8: return "ram_uint8";
+    case FrameStorage::ram_float16: return "ram_float16";
+    case FrameStorage::ram_bfloat16: return "ram_bfloat16";
+    case FrameStorage::disk_uint8: return "disk_uint8";
+    case FrameStorage::automatic: return "automatic";
+  }
+  return "?";
+}
+
+FrameStore::FrameStore(const FrameStoreOptions& options, int64_t expected_frames)
+    : options_(options), expected_(std::max<int64_t>(0, expected_frames)) {
+  if (options_.resolution <= 0)
+    throw InvalidInput("frame store: resolution must be positive, got " + std::to_string(options_.resolution));
+  slots_.reserve(static_cast<size_t>(std::min<int64_t>(expected_, 1 << 20)));
+}
+
+FrameStore::~FrameStore() {
+  if (map_) munmap(map_, static_cast<size_t>(map_slots_ * frame_bytes()));
+  if (fd_ >= 0) ::close(fd_);
+}
+
+int64_t FrameStore::frame_bytes() const {
+  return int64_t{3} * options_.resolution * options_.resolution;
+}
+
+void FrameStore::open_disk_locked() {
+  const std::string dir =
+      options_.offload_dir.empty() ? std::filesystem::temp_directory_path().string() : options_.offload_dir;
+  std::string tmpl = dir + "/sam3-frames-XXXXXX";
+  fd_ = ::mkostemp(tmpl.data(), O_CLOEXEC);
+  if (fd_ < 0) throw Error("frame store: cannot create an offload file in '" + dir + "': " + errno_text());
+  // Unlinked at once: the data lives as long as the descriptor, and a crash
+  // leaves no multi-gigabyte file behind.
+  ::unlink(tmpl.c_str());
+}
+
+int64_t FrameStore::write_disk_locked(const torch::Tensor& hwc_u8) {
+  if (fd_ < 0) open_disk_locked();
+  const int64_t fb = frame_bytes();
+  if (disk_slots_ >= capacity_slots_) {
+    // Grow the (sparse) file geometrically so that readers remap rarely.
+    const int64_t cap = std::max({int64_t{16}, expected_, 2 * capacity_slots_});
+    if (::ftruncate(fd_, static_cast<off_t>(cap * fb)) != 0)
+      throw Error("frame store: cannot grow the offload file to " + std::to_string(cap * fb) + " bytes: " + errno_text());
+    capacity_slots_ = cap;
+  }
+  const int64_t slot = disk_slots_;
+  const auto* p = static_cast<const uint8_t*>(hwc_u8.data_ptr());
+  int64_t done = 0;
+  while (done < fb) {
+    const ssize_t n = ::pwrite(fd_, p + done, static_cast<size_t>(fb - done), static_cast<off_t>(slot * fb + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0)
+      throw Error("frame store: cannot write frame " + std::to_string(slots_.size()) + " to the offload file in '" +
+                  (options_.offload_dir.empty() ? std::string("the temp folder") : options_.offload_dir) +
+                  "': " + (n < 0 ? errno_text() : std::string("no progress")));
+    done += n;
+  }
+  ++disk_slots_;
+  return slot;
+}
+
+torch::Tensor FrameStore::read_disk(int64_t slot) const {
+  const int64_t fb = frame_bytes();
+  std::lock_guard<std::mutex> lk(map_mu_);
+  if (slot >= map_slots_) {
+    // The file grew since the last mapping: map it whole again.
+    int64_t cap;
+    {
+      std::lock_guard<std::mutex> lk2(mu_);
+      cap = capacity_slots_;
+    }
+    if (map_) munmap(map_, static_cast<size_t>(map_slots_ * fb));
+    map_ = nullptr;
+    map_slots_ = 0;
+    void* m = ::mmap(nullptr, static_cast<size_t>(cap * fb), PROT_READ, MAP_SHARED, fd_, 0);
+    if (m == MAP_FAILED) throw Error("frame store: cannot map the offload file: " + errno_text());
+    map_ = static_cast<uint8_t*>(m);
+    map_slots_ = cap;
+  }
+  const int R = options_.resolution;
+  auto out = torch::empty({R, R, 3}, torch::kUInt8);
+  std::memcpy(out.data_ptr(), map_ + slot * fb, static_cast<size_t>(fb));
+  return out;
+}
+
+int64_t FrameStore::add(const formats::Image& frame, double timestamp_seconds) {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (finished_) throw InvalidInput("frame store: add() after finish()");
+    if (!slots_.empty() && (frame.width != width_ || frame.height != height_))
+      throw InvalidInput("frame store: frame " + std::to_string(slots_.size()) + " is " + std::to_string(frame.width) +
+                         "x" + std::to_string(frame.height) + ", the video's first frame is " + std::to_string(width_) +
+                         "x" + std::to_string(height_));
+  }
+  // The expensive part runs outside the lock, so readers are not held up.
+  torch::NoGradGuard no_grad;
+  const torch::Tensor x = preprocess_image(frame, options_.resolution, options_.preprocess_device)[0];
+  const int64_t fb = frame_bytes();
+
+  std::unique_lock<std::mutex> lk(mu_);
+  FrameStorage kind = options_.storage;
+  if (kind == FrameStorage::automatic)
+    kind = (options_.max_ram_bytes <= 0 || ram_bytes_ + fb <= options_.max_ram_bytes) ? FrameStorage::ram_uint8
+                                                                                       : FrameStorage::disk_uint8;
+  Slot slot;
+  if (kind == FrameStorage::ram_uint8 || kind == FrameStorage::disk_uint8) {
+    // preprocess_image's values are k/127.5 - 1 for integers k (the resize is
+    // rounded to 8 bits), so k comes back exactly and fetch() can redo the
+    // same float steps bit for bit.
+    torch::Tensor u8 = ((x * 0.5 + 0.5) * 255.0).round().clamp(0, 255).to(torch::kUInt8).permute({1, 2, 0});
+    if (kind == FrameStorage::disk_uint8) {
+      slot.disk = write_disk_locked(u8.to(torch::kCPU).contiguous());
+    } else {
+      slot.ram = u8.to(options_.storage_device).contiguous();
+    }
+  } else {
+    const auto dtype = kind == FrameStorage::ram_float16 ? torch::kFloat16 : torch::kBFloat16;
+    slot.ram = x.to(options_.storage_device, dtype).contiguous();
+  }
+  if (slot.ram.defined()) {
+    const int64_t bytes = slot.ram.numel() * static_cast<int64_t>(slot.ram.element_size());
+    if (options_.max_ram_bytes > 0 && ram_bytes_ + bytes > options_.max_ram_bytes)
+      throw TooLarge("frame store: frame " + std::to_string(slots_.size()) + " would take the session's frames to " +
+                     std::to_string(ram_bytes_ + bytes) + " bytes in memory, over the limit of " +
+                     std::to_string(options_.max_ram_bytes) + " (use frame storage 'disk' or 'auto')");
+    ram_bytes_ += bytes;
+  }
+  if (slots_.empty()) {
+    width_ = frame.width;
+    height_ = frame.height;
+  }
+  slots_.push_back(std::move(slot));
+  timestamps_.push_back(timestamp_seconds);
+  const int64_t index = static_cast<int64_t>(slots_.size()) - 1;
+  lk.unlock();
+  cv_.notify_all();
+  return index;
+}
+
+void FrameStore::finish(std::exception_ptr error) {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (finished_) return;
+    finished_ = true;
+    error_ = error;
+  }
+  cv_.notify_all();
+}
+
+torch::Tensor FrameStore::fetch(int64_t i, const torch::Device& device) const {
+  if (i < 0) throw InvalidInput("frame store: frame index must be >= 0, got " + std::to_string(i));
+  Slot slot;
+  {
+    std::unique_lock<std::mutex> lk(mu_);
+    cv_.wait(lk, [&] { return i < static_cast<int64_t>(slots_.size()) || finished_; });
+    if (i >= static_cast<int64_t>(slots_.size())) {
+      if (error_) std::rethrow_exception(error_);
+      throw NotFound("frame " + std::to_string(i) + " does not exist: the video has " +
+                     std::to_string(slots_.size()) + " frames");
+    }
+    slot = slots_[static_cast<size_t>(i)];
+  }
+  torch::NoGradGuard no_grad;
+  if (slot.ram.defined() && slot.ram.scalar_type() != torch::kUInt8)
+    return slot.ram.to(device, torch::kFloat32).contiguous();
+  // The 8-bit frame is already RxR, so preprocess_rgb_tensor only scales and
+  // normalises: the very steps preprocess_image ran after its resize.
+  const torch::Tensor hwc = slot.ram.defined() ? slot.ram : read_disk(slot.disk);
+  return preprocess_rgb_tensor(hwc.to(device), options_.resolution)[0].contiguous();
+}
+
+int64_t FrameStore::size() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return static_cast<int64_t>(slots_.size());
+}
+
+bool FrameStore::finished() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return finished_;
+}
+
+int FrameStore::orig_width() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return width_;
+}
+
+int FrameStore::orig_height() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return height_;
+}
+
+double FrameStore::timestamp(int64_t i) const {
+  std::lock_guard<std::mutex> lk(mu_);
+  if (i < 0 || i >= static_cast<int64_t>(timestamps_.size()))
+    throw NotFound("frame " + std::to_string(i) + " does not exist: the video has " +
+                   std::to_string(timestamps_.size()) + " frames");
+  return timestamps_[static_cast<size_t>(i)];
+}
+
+int64_t FrameStore::ram_bytes() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return ram_bytes_;
+}
+
+int64_t FrameStore::disk_bytes() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return disk_slots_ * frame_bytes();
+}
+
+bool FrameStore::frame_on_disk(int64_t i) const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return i >= 0 && i < static_cast<int64_t>(slots_.size()) && slots_[static_cast<size_t>(i)].disk >= 0;
+}
+
+void load_frames(formats::VideoSource& source, FrameStore& store, const std::function<bool()>& should_stop,
+                 const std::function<void(int64_t, int64_t)>& on_progress) {
+  try {
+    const int64_t total = source.info().total_frames;
+    formats::VideoFrame frame;
+    for (;;) {
+      if (should_stop && should_stop())
+        throw Cancelled("loading the frames of '" + source.info().path + "' was cancelled after " +
+                        std::to_string(store.size()) + " frames");
+      if (!source.next(frame)) break;
+      store.add(frame.image, frame.timestamp_seconds);
+      if (on_progress) on_progress(store.size(), total);
+    }
+    store.finish();
+  } catch (...) {
+    store.finish(std::current_exception());
+    throw;
+  }
+}
+
+}  // namespace sam3::core

@@ -1,0 +1,131 @@
+// SPDX-License-Identifier: Apache-2.0
+// The frames of one video session at model resolution. Each frame goes
+// through the image path's preprocess_image (antialiased resize to RxR,
+// rounded to 8 bits) once, when added; fetch() returns exactly what
+// preprocess_image returns for that frame (bit for bit with uint8 storage),
+// so video frames and images enter the model identically.
+//
+// Where the frames live is a policy (FrameStorage): 8-bit in memory (3*R*R
+// bytes a frame, 2.9 MiB at 1008), float16 / bfloat16 in memory (twice that,
+// already normalised, lossy), 8-bit in an unlinked temporary file read back
+// through mmap (nothing in RAM but the page cache), or automatic: in memory
+// up to a byte budget, on disk beyond it.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/torch.h"
+#include "formats/types.h"
+
+namespace sam3::formats {
+class VideoSource;
+}
+
+namespace sam3::core {
+
+enum class FrameStorage {
+  ram_uint8,     // lossless, 3*R*R bytes a frame
+  ram_float16,   // normalised values in fp16 (the reference's folder path stores these)
+  ram_bfloat16,  // normalised values in bf16
+  disk_uint8,    // lossless, in an unlinked temp file, memory-mapped for reading
+  automatic,     // ram_uint8 while max_ram_bytes allows, then disk_uint8
+};
+
+// "ram" / "ram_uint8", "ram_fp16" / "ram_float16", "ram_bf16" / "ram_bfloat16",
+// "disk" / "disk_uint8", "auto" / "automatic". \throws InvalidInput otherwise.
+FrameStorage frame_storage_from_string(std::string_view name);
+const char* frame_storage_name(FrameStorage storage);
+
+struct FrameStoreOptions {
+  int resolution = 1008;                                // model input size R
+  FrameStorage storage = FrameStorage::ram_uint8;
+  int64_t max_ram_bytes = 0;                            // 0: no limit; RAM kinds over it -> TooLarge
+  std::string offload_dir;                              // disk kinds; "" = the system temp folder
+  torch::Device preprocess_device = torch::kCPU;        // where the resize runs
+  torch::Device storage_device = torch::kCPU;           // where RAM kinds keep their tensors
+};
+
+// Thread-safety: one producer (add / finish) and any number of concurrent
+// fetch() callers, so a loader thread can fill the store while tracking reads
+// the frames already there.
+class FrameStore {
+public:
+  // expected_frames (0 = unknown) bounds fetch() and sizes the disk file.
+  // \throws InvalidInput for a non-positive resolution.
+  explicit FrameStore(const FrameStoreOptions& options, int64_t expected_frames = 0);
+  ~FrameStore();
+  FrameStore(const FrameStore&) = delete;
+  FrameStore& operator=(const FrameStore&) = delete;
+
+  // Preprocesses and stores the next frame; returns its index.
+  // \throws InvalidInput for a malformed image or one whose size differs from
+  // the first frame's; TooLarge over max_ram_bytes (RAM kinds); sam3::Error
+  // when the offload file cannot be written (disk full).
+  int64_t add(const formats::Image& frame, double timestamp_seconds = -1.0);
+
+  // No more frames will come. With `error`, fetch() of a missing frame
+  // rethrows it (a loader that failed half-way). Idempotent.
+  void finish(std::exception_ptr error = nullptr);
+
+  // Frame i as [3, R, R] float32 in [-1, 1] on `device`: equal to
+  // preprocess_image(frame_i, R)[0]. Blocks while frame i is still to come
+  // (i below expected_frames, or unknown total, and not finished).
+  // \throws InvalidInput for i < 0; NotFound past the last frame once known;
+  // the loader's error when it failed before frame i.
+  torch::Tensor fetch(int64_t i, const torch::Device& device = torch::kCPU) const;
+
+  int64_t size() const;                  // frames added so far
+  bool finished() const;
+  int64_t expected_frames() const { return expected_; }
+  int resolution() const { return options_.resolution; }
+  int orig_width() const;                // the first frame's size (0 before it)
+  int orig_height() const;
+  double timestamp(int64_t i) const;     // as given to add() (-1 when not given)
+  int64_t ram_bytes() const;             // bytes of frame tensors held in memory
+  int64_t disk_bytes() const;            // bytes written to the offload file
+  bool frame_on_disk(int64_t i) const;
+
+private:
+  struct Slot {
+    torch::Tensor ram;     // uint8 [R,R,3] or fp16/bf16 [3,R,R]; undefined when on disk
+    int64_t disk = -1;     // slot in the offload file
+  };
+  void open_disk_locked();
+  int64_t write_disk_locked(const torch::Tensor& hwc_u8);
+  torch::Tensor read_disk(int64_t slot) const;
+  int64_t frame_bytes() const;
+
+  FrameStoreOptions options_;
+  int64_t expected_;
+  mutable std::mutex mu_;
+  mutable std::condition_variable cv_;
+  std::vector<Slot> slots_;
+  std::vector<double> timestamps_;
+  bool finished_ = false;
+  std::exception_ptr error_;
+  int width_ = 0, height_ = 0;
+  int64_t ram_bytes_ = 0;
+  // Offload file (unlinked at creation, so it vanishes with the process).
+  int fd_ = -1;
+  int64_t disk_slots_ = 0;
+  mutable int64_t capacity_slots_ = 0;   // file size in frames
+  mutable std::mutex map_mu_;
+  mutable uint8_t* map_ = nullptr;
+  mutable int64_t map_slots_ = 0;
+};
+
+// Decodes every frame of `source` into `store`, then finishes the store (with
+// the error, if one stops it). should_stop is polled between frames;
+// on_progress(done, total) follows each frame (total: the source's count).
+// \throws Cancelled when should_stop returns true; the source's errors.
+void load_frames(formats::VideoSource& source, FrameStore& store, const std::function<bool()>& should_stop = {},
+                 const std::function<void(int64_t, int64_t)>& on_progress = {});
+
+}  // namespace sam3::core

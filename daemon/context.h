@@ -1,0 +1,99 @@
+// SPDX-License-Identifier: Apache-2.0
+// What the handlers share: the options, the model (once loaded), the feature
+// cache, the device queue, metrics and the server's state. Handlers only
+// translate JSON to these core calls and back.
+//
+// Thread-safety: options are immutable after start; the engine is published
+// once under a mutex; everything else is internally synchronised.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "core/feature_cache.h"
+#include "core/image_engine.h"
+#include "core/options.h"
+#include "core/work_queue.h"
+#include "daemon/metrics.h"
+#include "daemon/router.h"
+
+namespace sam3::daemon {
+
+// /health and /ready: loading -> ready -> draining; no_model when the daemon
+// runs without a model (or its load failed) and serves only non-model routes.
+enum class ServerState : int { loading, ready, draining, no_model };
+const char* state_name(ServerState s) noexcept;
+
+// Everything `sam3 serve` is configured with (each piece declared once in core/options.h).
+struct DaemonOptions {
+  core::ServeOptions serve;
+  core::CacheOptions cache;
+  core::InputLimits limits;
+  core::SegmentOptions segment;
+  core::SessionOptions sessions;
+  std::string log_level = "info";
+};
+
+class DaemonContext {
+public:
+  explicit DaemonContext(DaemonOptions options);
+
+  const DaemonOptions& options() const { return options_; }
+  Metrics& metrics() { return metrics_; }
+  core::FeatureCache& cache() { return cache_; }
+
+  ServerState state() const { return state_.load(); }
+  void set_state(ServerState s) { state_.store(s); }
+  // Moves from `from` to `to` only if the state is still `from`.
+  bool transition(ServerState from, ServerState to) { return state_.compare_exchange_strong(from, to); }
+  double uptime_seconds() const;
+
+  // Publishes the loaded model: builds the engine and the device queue.
+  void set_model(std::shared_ptr<const core::Sam3Model> model);
+
+  // The engine for a model route. \throws Overloaded (503) while loading or
+  // draining, ModelMissing (503) when there is no model.
+  std::shared_ptr<const core::ImageEngine> engine() const;
+  core::WorkQueue& queue() const;  // valid once engine() succeeded
+
+  // Whether a model is loaded, and its description (for /models/info).
+  bool model_loaded() const;
+  core::ModelInfo model_info() const;
+  // The identity mixed into feature cache keys: checkpoint, device, dtype.
+  std::string model_id() const;
+
+  int64_t queue_depth() const;
+  // Cancels waiting work and joins the device worker (at shutdown).
+  void stop_queue();
+  std::atomic<int64_t>& in_flight() { return in_flight_; }
+
+  // Set when the model failed to load (shown by /health and /models/info).
+  void set_load_error(std::string e);
+  std::string load_error() const;
+
+  // Bytes of the encoded body limit (MAX_UPLOAD_SIZE_MB).
+  size_t max_body_bytes() const { return static_cast<size_t>(options_.limits.max_upload_mb) << 20; }
+
+private:
+  DaemonOptions options_;
+  Metrics metrics_;
+  core::FeatureCache cache_;
+  std::atomic<ServerState> state_{ServerState::loading};
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  std::atomic<int64_t> in_flight_{0};
+  mutable std::mutex mu_;
+  std::shared_ptr<const core::ImageEngine> engine_;
+  std::unique_ptr<core::WorkQueue> queue_;
+  core::ModelInfo info_;
+  std::string model_id_;
+  std::string load_error_;
+};
+
+// Route registration, one function per handler file.
+void add_info_routes(Router& router, DaemonContext& ctx);
+void add_image_routes(Router& router, DaemonContext& ctx);
+
+}  // namespace sam3::daemon
