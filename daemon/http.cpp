@@ -52,7 +52,14 @@ json parse_json_body(const std::string& body) {
   if (body.empty()) throw InvalidInput("expected a JSON object in the request body, got an empty body");
   json j;
   try {
-    j = json::parse(body);
+    // Deeply nested documents are refused while parsing, before they can
+    // cost memory or recursion depth; no request needs more than a few levels.
+    constexpr int kMaxDepth = 32;
+    j = json::parse(body, [](int depth, json::parse_event_t, json&) {
+      if (depth > kMaxDepth)
+        throw InvalidInput("request JSON is nested deeper than " + std::to_string(kMaxDepth) + " levels");
+      return true;
+    });
   } catch (const json::parse_error& e) {
     throw InvalidInput("request body is not valid JSON (byte " + std::to_string(e.byte) + "): " + e.what());
   }

@@ -2,6 +2,8 @@
 #include "daemon/server.h"
 
 #include <civetweb.h>
+#include <dlfcn.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -10,6 +12,16 @@
 
 #include "core/error_codes.h"
 #include "core/log.h"
+#include "daemon/thread_stack.h"
+
+// See daemon/thread_stack.h: defined in the executable, this wins over libc's
+// for civetweb's calls and raises its 100 KiB worker stacks.
+extern "C" int pthread_attr_setstacksize(pthread_attr_t* attr, size_t size) {
+  using Fn = int (*)(pthread_attr_t*, size_t);
+  static const Fn real = reinterpret_cast<Fn>(dlsym(RTLD_NEXT, "pthread_attr_setstacksize"));
+  if (!real) return EINVAL;
+  return real(attr, std::max(size, sam3::daemon::kMinThreadStackBytes));
+}
 
 namespace sam3::daemon {
 namespace {
@@ -239,7 +251,7 @@ Response Server::handle(Request& req) {
   add_cors_headers(req, resp);
   const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
   ctx_.metrics().count_request(endpoint, resp.status);
-  if (resp.status >= 400) ctx_.metrics().count_error(resp.error_type.empty() ? "http" : resp.error_type);
+  if (!resp.error_type.empty()) ctx_.metrics().count_error(resp.error_type);
   SAM3_LOG_INF("request id=" << req.request_id << " " << req.method << " " << endpoint << " status=" << resp.status
                              << " ms=" << ms << " bytes=" << resp.body.size() << " client=" << req.remote_addr);
   return resp;

@@ -18,7 +18,7 @@
 
 namespace sam3::formats {
 
-using nlohmann::json;
+using json = nlohmann::json;
 
 // {"size": [h, w], "counts": "..."}: what pycocotools' decode() reads.
 json rle_to_json(const Rle& rle);

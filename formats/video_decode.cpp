@@ -248,6 +248,8 @@ struct VideoReader::Impl {
   bool flushing = false;
   bool done = false;
   int64_t yielded = 0;
+  int64_t packets = 0;        // of the video stream, read so far
+  int64_t indexed = 0;        // packets the container's index declares (0: unknown)
   int64_t last_pts = AV_NOPTS_VALUE;
 
   ~Impl() {
@@ -300,6 +302,9 @@ VideoReader::VideoReader(const std::string& path, const VideoOpenOptions& option
   m.start_pts = st->start_time != AV_NOPTS_VALUE ? st->start_time : 0;
   m.coded_w = st->codecpar->width;
   m.coded_h = st->codecpar->height;
+  // Only the MP4/MOV index is trusted as an exact packet count (AVI headers,
+  // for one, are often wrong).
+  if (m.info.container.find("mp4") != std::string::npos) m.indexed = st->nb_frames;
   // Only the video stream is demuxed for real.
   for (unsigned i = 0; i < m.fc.p->nb_streams; ++i)
     if (static_cast<int>(i) != m.si) m.fc.p->streams[i]->discard = AVDISCARD_ALL;
@@ -361,6 +366,13 @@ bool VideoReader::next(VideoFrame& out) {
     }
     err = av_read_frame(m.fc.p, m.pkt);
     if (err == AVERROR_EOF) {
+      // The MP4 demuxer ends quietly ("partial file" in its log) when the data
+      // stops short of its index; a silently shorter video would shift every
+      // later frame, so a truncated file is an error.
+      if (m.indexed > 0 && m.packets < m.indexed)
+        throw InvalidInput("video '" + m.info.path + "' is truncated: its index lists " + std::to_string(m.indexed) +
+                           " frames, the data ends after " + std::to_string(m.packets) +
+                           (t_last_av_message.empty() ? "" : " (" + t_last_av_message + ")"));
       m.flushing = true;
       avcodec_send_packet(m.dec, nullptr);
       continue;
@@ -370,6 +382,7 @@ bool VideoReader::next(VideoFrame& out) {
       av_packet_unref(m.pkt);
       continue;
     }
+    ++m.packets;
     err = avcodec_send_packet(m.dec, m.pkt);
     av_packet_unref(m.pkt);
     if (err < 0 && err != AVERROR(EAGAIN)) m.fail("corrupt data near frame " + std::to_string(m.yielded), err);

@@ -133,6 +133,8 @@ GroundingOutput Sam3ImageImpl::forward_grounding(const BackboneFeatures& image, 
     throw InvalidInput("forward_grounding: expected " + std::to_string(Sam3DualViTDetNeckImpl::kKeptLevels) +
                        " backbone levels with position encodings, got " + std::to_string(image.fpn.size()) + " and " +
                        std::to_string(image.pos.size()));
+  if (!image.fpn.back().defined() || !image.pos.back().defined())
+    throw InvalidInput("forward_grounding: the coarsest backbone level or its position encoding is missing");
   if (!text.features.defined() || text.features.dim() != 3 || !text.mask.defined() ||
       text.mask.size(0) != text.features.size(1))
     throw InvalidInput("forward_grounding: expected text features [ctx, B, d] with mask [B, ctx], got " +

@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: Apache-2.0
+// A video tracking session (reference: sam3/model/sam3_video_predictor.py
+// Sam3VideoPredictor and sam3_video_inference.py): the decoded frames, the
+// tracked objects with their memory, the prompts and the per-frame outputs.
+// Torch-free header: the CLI and the daemon include it without LibTorch.
+//
+// Semantics (see docs and sam3-video-port-spec.md):
+//  - add_prompt with a text (optionally with box exemplars) starts over: the
+//    session is reset (frames kept), the detector runs on that frame and
+//    every instance becomes an object; propagation then detects on every
+//    frame and keeps the objects with stable ids (association, NMS, new
+//    detection threshold, hotstart, keep-alive, occlusion suppression,
+//    reconditioning: TrackOptions).
+//  - add_prompt with points and/or one box (no text) adds a tracker-only
+//    object (obj_id given or the next free id) or refines obj_id on that
+//    frame; the clicks of that object on that frame are replaced.
+//    Difference from the reference: a frame without earlier outputs is
+//    treated as empty (the reference asserts), and a box alone is a tracker
+//    box (the reference's box-only detector exemplar is removed by hotstart
+//    after 8 frames; set TrackOptions::box_prompts_as_exemplars for it).
+//  - propagate: forward, backward or both from start_frame (default: the
+//    first prompted frame) for up to max_frames frames after it. The first
+//    propagation after a text prompt runs the detector-tracker loop; after
+//    clicks only the clicked objects are re-tracked; otherwise the cached
+//    outputs are replayed (the reference's FULL / PARTIAL / FETCH modes).
+//    With hotstart, frames are emitted with a lag of hotstart_delay frames.
+//
+// Thread-safety: every method may be called from any thread; operations on
+// one session are serialised (a second call waits). status() and info() do
+// not wait for a running propagation.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/image_engine.h"
+#include "formats/types.h"
+
+namespace sam3::core {
+
+// Detector-tracker orchestration parameters (reference defaults of
+// build_sam3_video_model with apply_temporal_disambiguation=True).
+struct TrackOptions {
+  float score_threshold_detection = 0.5f;  // detections kept (and NMS pre-filter): p > this
+  float det_nms_thresh = 0.1f;             // mask-IoU NMS between detections
+  float assoc_iou_thresh = 0.1f;           // detection overlaps a track (not new; det_to_matched)
+  float trk_assoc_iou_thresh = 0.5f;       // a track counts as matched
+  float new_det_thresh = 0.7f;             // new object when tracks exist: p >= this
+  int hotstart_delay = 15;                 // output lag; window in which young objects may be removed
+  int hotstart_unmatch_thresh = 8;         // unmatched frames that remove a young object
+  int hotstart_dup_thresh = 8;             // frames duplicating an older object that remove a young one
+  int init_trk_keep_alive = 30;
+  int max_trk_keep_alive = 30;
+  int min_trk_keep_alive = -1;
+  float occlusion_suppression_iou = 0.7f;  // suppress_overlapping_based_on_recent_occlusion_threshold (0 = off)
+  int fill_hole_area = 16;                 // holes / sprinkles filled in tracker and detector masks
+  int recondition_every_nth_frame = 16;    // re-anchor tracks on confident detections (0 = off)
+  float high_conf_thresh = 0.8f;           // reconditioning: detection score and tracker logit
+  float high_iou_thresh = 0.8f;            // reconditioning: detection-track mask IoU
+  float shrink_keep_ratio = 0.3f;          // memory update keeps a mask if >= this survives non-overlap
+  int max_num_objects = 10000;
+  bool box_prompts_as_exemplars = false;   // a box without text: detector exemplar (reference) vs tracker box
+  bool legacy_cv2_scaling = false;         // accepted for parity configs; frames are always in [-1, 1] here
+
+  // The ablation apply_temporal_disambiguation=False: no hotstart, no
+  // reconditioning, no memory selection.
+  static TrackOptions without_temporal_disambiguation();
+};
+
+// Prompts for one frame. Text (+ optional box exemplars) -> detector path;
+// points and/or a box without text -> tracker path (one object).
+struct VideoPrompt {
+  std::optional<std::string> text;
+  std::vector<PointPrompt> points;  // normalized x, y
+  std::vector<BoxPrompt> boxes;     // normalized cx, cy, w, h
+};
+
+enum class PropagateDirection { forward, backward, both };
+// "forward" / "backward" / "both". \throws InvalidInput otherwise.
+PropagateDirection propagate_direction_from_string(std::string_view s);
+
+struct VideoSessionInfo {
+  int64_t total_frames = 0;
+  double fps = 0;
+  int width = 0;
+  int height = 0;
+  double duration_seconds = 0;
+};
+
+struct VideoSessionStatus {
+  int64_t frames_processed = 0;  // frames with outputs (cached)
+  int64_t total_frames = 0;
+  std::vector<int64_t> object_ids;
+  int64_t memory_bytes = 0;  // frames + tracker memory + cached outputs
+  std::string device;
+  bool busy = false;         // an operation is running
+};
+
+struct VideoSessionOptions {
+  TrackOptions track;
+  std::string frame_storage = "ram";  // see core/video/frame_store.h: ram, ram_fp16, disk, auto
+  int64_t max_frames = 100'000;       // decode guard
+  uint64_t max_pixels = 100'000'000;
+  int64_t feature_cache_frames = 4;   // backbone outputs kept (recent frames)
+};
+
+// (frame_index, that frame's objects: Instance::obj_id set, score = the
+// object's detection score at birth, 1 for click objects).
+using VideoFrameCallback = std::function<void(int64_t, const formats::SegmentResult&)>;
+
+class VideoSession {
+public:
+  // Decodes `path` (video file, frame folder or one image) at once.
+  // \throws NotFound, InvalidInput, TooLarge (decode), ModelError (no tracker
+  // in the model), Cancelled (should_stop while decoding).
+  static std::unique_ptr<VideoSession> open(std::shared_ptr<const Sam3Model> model, const std::string& path,
+                                            const VideoSessionOptions& options = {},
+                                            const std::function<bool()>& should_stop = {},
+                                            const std::function<void(int64_t, int64_t)>& on_progress = {});
+  // From frames already decoded (tests, uploads). \throws InvalidInput for no frames.
+  static std::unique_ptr<VideoSession> from_frames(std::shared_ptr<const Sam3Model> model,
+                                                   const std::vector<formats::Image>& frames, double fps = 30.0,
+                                                   const VideoSessionOptions& options = {});
+  ~VideoSession();
+  VideoSession(const VideoSession&) = delete;
+  VideoSession& operator=(const VideoSession&) = delete;
+
+  // Returns the frame's objects after the prompt.
+  // \throws InvalidInput for a frame out of range or a malformed prompt.
+  formats::SegmentResult add_prompt(int64_t frame_index, const VideoPrompt& prompt,
+                                    std::optional<int64_t> obj_id = std::nullopt);
+
+  // Calls on_frame for each frame in processing order as it is ready.
+  // Returns the number of frames emitted. \throws InvalidInput (no prompt
+  // yet and no start frame, start out of range), Cancelled (should_stop).
+  int64_t propagate(PropagateDirection direction, std::optional<int64_t> start_frame,
+                    std::optional<int64_t> max_frames, const VideoFrameCallback& on_frame,
+                    const std::function<bool()>& should_stop = {});
+
+  // \throws NotFound for an unknown id.
+  void remove_object(int64_t obj_id);
+
+  // Clears prompts, objects, memory and outputs (the frames stay); returns
+  // the ids that were cleared.
+  std::vector<int64_t> reset();
+
+  VideoSessionStatus status() const;
+  const VideoSessionInfo& info() const;
+  std::string device() const;
+
+  struct Impl;
+
+private:
+  explicit VideoSession(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace sam3::core
