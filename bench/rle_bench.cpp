@@ -75,7 +75,9 @@ int main(int argc, char** argv) {
     const auto cm = col_major(c.mask);
     const auto rle = sam3::formats::mask_to_rle(c.mask);
     auto row = [&] { sink += sam3::formats::mask_to_rle(c.mask).counts.size(); };
-    auto col = [&] { sink += sam3::formats::mask_to_rle_col_major(cm.data(), c.mask.height, c.mask.width).counts.size(); };
+    auto col = [&] {
+      sink += sam3::formats::mask_to_rle_col_major(cm.data(), c.mask.height, c.mask.width).counts.size();
+    };
     auto dec = [&] { sink += sam3::formats::mask_from_rle(rle).data.size(); };
     const std::pair<const char*, std::function<void()>> ops[] = {
         {"encode row", row}, {"encode col", col}, {"decode", dec}};

@@ -3,6 +3,8 @@
 
 #include <civetweb.h>
 #include <dlfcn.h>
+#include <netdb.h>
+#include <sys/socket.h>
 #include <pthread.h>
 #include <unistd.h>
 
@@ -52,6 +54,21 @@ int on_civet_log(const mg_connection*, const char* message) {
 std::string listen_spec(const std::string& host, int port) {
   const bool v6 = host.find(':') != std::string::npos;
   return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+// Opens and closes a TCP connection to host:port (best effort).
+void wake_listener(const std::string& host, int port) {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  const std::string h = host.empty() || host == "0.0.0.0" ? "127.0.0.1" : host == "::" ? "::1" : host;
+  if (getaddrinfo(h.c_str(), std::to_string(port).c_str(), &hints, &res) != 0 || !res) return;
+  const int fd = ::socket(res->ai_family, SOCK_STREAM, 0);
+  if (fd >= 0) {
+    ::connect(fd, res->ai_addr, res->ai_addrlen);
+    ::close(fd);
+  }
+  freeaddrinfo(res);
 }
 
 // Counts a request as in flight for the drain.
@@ -104,6 +121,10 @@ int Server::start() {
                            "keep_alive_timeout_ms", "5000",
                            "request_timeout_ms", "60000",
                            "enable_auth_domain_check", "no",
+                           // civetweb answers CORS preflights itself with "*" by
+                           // default; CORS is ours, and off unless configured.
+                           "access_control_allow_origin", "",
+                           "access_control_allow_methods", "",
                            nullptr};
   mg_callbacks callbacks{};
   callbacks.log_message = on_civet_log;
@@ -161,7 +182,19 @@ void Server::stop(std::chrono::milliseconds drain_timeout) {
   if (loader_thread_.joinable()) loader_thread_.join();  // a load cannot be interrupted
   ctx_.stop_queue();  // cancels waiting work: its requests answer 503
   if (mg_) {
-    mg_stop(mg_);  // joins civetweb's threads
+    // mg_stop joins civetweb's listener, which only sees the stop flag when
+    // its poll() returns (every 2 s in 1.15); connecting to our own port
+    // wakes it, so shutdown takes milliseconds.
+    std::atomic<bool> done{false};
+    std::thread stopper([this, &done] {
+      mg_stop(mg_);
+      done = true;
+    });
+    while (!done.load()) {
+      wake_listener(ctx_.options().serve.host, port_);
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    stopper.join();
     mg_ = nullptr;
     SAM3_LOG_INF("stopped");
   }

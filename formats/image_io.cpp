@@ -13,7 +13,9 @@
 namespace sam3::formats {
 namespace {
 
-std::string size_text(int64_t w, int64_t h) { return std::to_string(w) + "x" + std::to_string(h); }
+std::string size_text(int64_t w, int64_t h) {
+  return std::to_string(w) + "x" + std::to_string(h);
+}
 
 void check_pixels(int64_t w, int64_t h, const ImageLimits& limits) {
   if (static_cast<uint64_t>(w) * static_cast<uint64_t>(h) > limits.max_pixels)
@@ -70,7 +72,8 @@ Image decode_image(std::string_view bytes, const ImageLimits& limits) {
     throw InvalidInput(std::string("cannot decode ") + fmt + " image: " + e.err);
   }
   if (bgr.empty() || bgr.type() != CV_8UC3)
-    throw InvalidInput(std::string("cannot decode ") + fmt + " image: the data is corrupt or uses an unsupported variant");
+    throw InvalidInput(std::string("cannot decode ") + fmt +
+                       " image: the data is corrupt or uses an unsupported variant");
   check_pixels(bgr.cols, bgr.rows, limits);  // formats whose header size was unknown
 
   Image out;

@@ -15,7 +15,7 @@
 namespace sam3::formats {
 
 struct ImageLimits {
-  size_t max_bytes = size_t{100} << 20;   // encoded size, 100 MiB
+  size_t max_bytes = size_t{100} << 20;  // encoded size, 100 MiB
   uint64_t max_pixels = 100'000'000;     // width * height
 };
 

@@ -11,11 +11,21 @@ namespace {
 
 using Bytes = const unsigned char*;
 
-uint32_t be16(Bytes p) { return (uint32_t{p[0]} << 8) | p[1]; }
-uint32_t be32(Bytes p) { return (be16(p) << 16) | be16(p + 2); }
-uint32_t le16(Bytes p) { return (uint32_t{p[1]} << 8) | p[0]; }
-uint32_t le24(Bytes p) { return (uint32_t{p[2]} << 16) | le16(p); }
-uint32_t le32(Bytes p) { return (le16(p + 2) << 16) | le16(p); }
+uint32_t be16(Bytes p) {
+  return (uint32_t{p[0]} << 8) | p[1];
+}
+uint32_t be32(Bytes p) {
+  return (be16(p) << 16) | be16(p + 2);
+}
+uint32_t le16(Bytes p) {
+  return (uint32_t{p[1]} << 8) | p[0];
+}
+uint32_t le24(Bytes p) {
+  return (uint32_t{p[2]} << 16) | le16(p);
+}
+uint32_t le32(Bytes p) {
+  return (le16(p + 2) << 16) | le16(p);
+}
 
 [[noreturn]] void truncated(const char* fmt, const std::string& where) {
   throw InvalidInput(std::string("truncated ") + fmt + " data: " + where);
@@ -36,7 +46,8 @@ ImageHeader probe_png(Bytes b, size_t n) {
   for (;;) {
     if (p + 8 > n) truncated("PNG", "the data ends at byte " + std::to_string(n) + " before the IEND chunk");
     const uint64_t len = be32(b + p);
-    if (len > 0x7fffffff) malformed("PNG", "chunk at byte " + std::to_string(p) + " declares length " + std::to_string(len));
+    if (len > 0x7fffffff)
+      malformed("PNG", "chunk at byte " + std::to_string(p) + " declares length " + std::to_string(len));
     if (p + 12 + len > n) truncated("PNG", "the chunk at byte " + std::to_string(p) + " runs past the end of the data");
     if (std::memcmp(b + p + 4, "IEND", 4) == 0) break;
     p += 12 + len;
@@ -53,7 +64,9 @@ ImageHeader probe_jpeg(Bytes b, size_t n) {
   ImageHeader h{ImageFormat::jpeg, 0, 0};
   bool have_frame = false;
   size_t p = 2;  // after SOI
-  auto ends_early = [&] { truncated("JPEG", "the data ends at byte " + std::to_string(n) + " before the end-of-image marker"); };
+  auto ends_early = [&] {
+    truncated("JPEG", "the data ends at byte " + std::to_string(n) + " before the end-of-image marker");
+  };
   for (;;) {
     if (p >= n) ends_early();
     if (b[p] != 0xFF) {
@@ -65,7 +78,7 @@ ImageHeader probe_jpeg(Bytes b, size_t n) {
     while (p < n && b[p] == 0xFF) ++p;  // fill bytes
     if (p >= n) ends_early();
     const unsigned m = b[p++];
-    if (m == 0xD9) break;                                      // EOI
+    if (m == 0xD9) break;                                              // EOI
     if (m == 0x00 || m == 0x01 || (m >= 0xD0 && m <= 0xD8)) continue;  // no payload
     if (p + 2 > n) ends_early();
     const size_t len = be16(b + p);
@@ -174,11 +187,16 @@ ImageHeader probe_webp(Bytes b, size_t n) {
 
 const char* image_format_name(ImageFormat f) {
   switch (f) {
-    case ImageFormat::png: return "png";
-    case ImageFormat::jpeg: return "jpeg";
-    case ImageFormat::bmp: return "bmp";
-    case ImageFormat::tiff: return "tiff";
-    case ImageFormat::webp: return "webp";
+    case ImageFormat::png:
+      return "png";
+    case ImageFormat::jpeg:
+      return "jpeg";
+    case ImageFormat::bmp:
+      return "bmp";
+    case ImageFormat::tiff:
+      return "tiff";
+    case ImageFormat::webp:
+      return "webp";
   }
   return "unknown";
 }
@@ -196,16 +214,15 @@ ImageHeader probe_image(std::string_view bytes) {
     return probe_tiff(b, n);
   }
   if (starts("RIFF", 4) && n >= 12 && std::memcmp(b + 8, "WEBP", 4) == 0) return probe_webp(b, n);
-  throw InvalidInput("unsupported image format (expected JPEG, PNG, BMP, TIFF or WebP; the data starts with " +
-                     [&] {
-                       std::string hex;
-                       static const char* digits = "0123456789abcdef";
-                       for (size_t i = 0; i < std::min<size_t>(n, 8); ++i) {
-                         hex += digits[b[i] >> 4];
-                         hex += digits[b[i] & 15];
-                       }
-                       return hex;
-                     }() + ")");
+  throw InvalidInput("unsupported image format (expected JPEG, PNG, BMP, TIFF or WebP; the data starts with " + [&] {
+    std::string hex;
+    static const char* digits = "0123456789abcdef";
+    for (size_t i = 0; i < std::min<size_t>(n, 8); ++i) {
+      hex += digits[b[i] >> 4];
+      hex += digits[b[i] & 15];
+    }
+    return hex;
+  }() + ")");
 }
 
 }  // namespace sam3::formats

@@ -15,7 +15,9 @@
 namespace sam3::formats {
 namespace {
 
-cv::Scalar scalar(const std::array<uint8_t, 3>& c) { return cv::Scalar(c[0], c[1], c[2]); }
+cv::Scalar scalar(const std::array<uint8_t, 3>& c) {
+  return cv::Scalar(c[0], c[1], c[2]);
+}
 
 std::string label_text(const Instance& inst) {
   char buf[64];
@@ -37,12 +39,36 @@ std::array<uint8_t, 3> palette_color(uint64_t index) {
   const double p = v * (1 - s), q = v * (1 - s * f), t = v * (1 - s * (1 - f));
   double r = v, g = t, b = p;
   switch (sector) {
-    case 0: r = v; g = t; b = p; break;
-    case 1: r = q; g = v; b = p; break;
-    case 2: r = p; g = v; b = t; break;
-    case 3: r = p; g = q; b = v; break;
-    case 4: r = t; g = p; b = v; break;
-    default: r = v; g = p; b = q; break;
+    case 0:
+      r = v;
+      g = t;
+      b = p;
+      break;
+    case 1:
+      r = q;
+      g = v;
+      b = p;
+      break;
+    case 2:
+      r = p;
+      g = v;
+      b = t;
+      break;
+    case 3:
+      r = p;
+      g = q;
+      b = v;
+      break;
+    case 4:
+      r = t;
+      g = p;
+      b = v;
+      break;
+    default:
+      r = v;
+      g = p;
+      b = q;
+      break;
   }
   auto u8 = [](double x) { return static_cast<uint8_t>(std::lround(x * 255.0)); };
   return {u8(r), u8(g), u8(b)};
@@ -89,8 +115,10 @@ Image render_overlay(const Image& image, const SegmentResult& result, const Over
   for (size_t i = 0; i < result.instances.size(); ++i) {
     const Instance& inst = result.instances[i];
     const auto color = palette_color(inst.obj_id ? static_cast<uint64_t>(*inst.obj_id) : i);
-    const cv::Point p0(static_cast<int>(std::lround(inst.box_xyxy[0])), static_cast<int>(std::lround(inst.box_xyxy[1])));
-    const cv::Point p1(static_cast<int>(std::lround(inst.box_xyxy[2])), static_cast<int>(std::lround(inst.box_xyxy[3])));
+    const cv::Point p0(static_cast<int>(std::lround(inst.box_xyxy[0])),
+                       static_cast<int>(std::lround(inst.box_xyxy[1])));
+    const cv::Point p1(static_cast<int>(std::lround(inst.box_xyxy[2])),
+                       static_cast<int>(std::lround(inst.box_xyxy[3])));
     if (options.draw_boxes) cv::rectangle(canvas, p0, p1, scalar(color), thickness, cv::LINE_8);
     if (options.draw_labels) {
       const std::string text = label_text(inst);

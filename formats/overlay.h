@@ -12,10 +12,10 @@
 namespace sam3::formats {
 
 struct OverlayOptions {
-  float alpha = 0.5f;          // mask opacity, 0..1
-  bool draw_contours = true;   // mask outlines, opaque
+  float alpha = 0.5f;         // mask opacity, 0..1
+  bool draw_contours = true;  // mask outlines, opaque
   bool draw_boxes = true;
-  bool draw_labels = true;     // "0.93" or, with an object id, "#7 0.93"
+  bool draw_labels = true;  // "0.93" or, with an object id, "#7 0.93"
 };
 
 // Colour of instance `index` (an object id in video): golden-ratio hue steps,

@@ -46,8 +46,7 @@ std::string encode_mask_png(const Mask& mask) {
   return png_bytes(img);
 }
 
-std::string encode_label_png(int width, int height, const std::vector<Mask>& masks,
-                             const std::vector<uint32_t>& ids) {
+std::string encode_label_png(int width, int height, const std::vector<Mask>& masks, const std::vector<uint32_t>& ids) {
   if (width <= 0 || height <= 0)
     throw InvalidInput("encode_label_png: expected a non-empty size, got " + std::to_string(width) + "x" +
                        std::to_string(height));
@@ -77,7 +76,8 @@ std::string encode_label_png(int width, int height, const std::vector<Mask>& mas
   cv::Mat img;
   if (max_label <= 255) {
     img.create(height, width, CV_8UC1);
-    std::transform(labels.begin(), labels.end(), img.ptr<uint8_t>(0), [](uint16_t v) { return static_cast<uint8_t>(v); });
+    std::transform(labels.begin(), labels.end(), img.ptr<uint8_t>(0),
+                   [](uint16_t v) { return static_cast<uint8_t>(v); });
   } else {
     img = cv::Mat(height, width, CV_16UC1, labels.data());
   }

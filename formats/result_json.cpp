@@ -10,8 +10,12 @@
 namespace sam3::formats {
 namespace {
 
-double round_to(double v, double scale) { return std::round(v * scale) / scale; }
-double round6(double v) { return round_to(v, 1e6); }
+double round_to(double v, double scale) {
+  return std::round(v * scale) / scale;
+}
+double round6(double v) {
+  return round_to(v, 1e6);
+}
 
 json box_json(const std::array<double, 4>& b, double scale) {
   return json::array({round_to(b[0], scale), round_to(b[1], scale), round_to(b[2], scale), round_to(b[3], scale)});
@@ -32,7 +36,8 @@ json rle_to_json(const Rle& rle) {
 }
 
 Rle rle_from_json(const json& j) {
-  if (!j.is_object()) throw InvalidInput("RLE: expected an object {size: [h, w], counts}, got " + std::string(j.type_name()));
+  if (!j.is_object())
+    throw InvalidInput("RLE: expected an object {size: [h, w], counts}, got " + std::string(j.type_name()));
   const auto size = j.find("size");
   const auto counts = j.find("counts");
   if (size == j.end() || !size->is_array() || size->size() != 2 || !(*size)[0].is_number_integer() ||

@@ -162,8 +162,8 @@ std::vector<uint32_t> rle_decode_counts(const Rle& rle) {
                            std::to_string(value_start));
       const auto ch = static_cast<unsigned char>(s[p]);
       if (ch < 48 || ch > 48 + 63)
-        throw InvalidInput("RLE counts: expected characters '0'..'o', got byte " + std::to_string(ch) +
-                           " at offset " + std::to_string(p));
+        throw InvalidInput("RLE counts: expected characters '0'..'o', got byte " + std::to_string(ch) + " at offset " +
+                           std::to_string(p));
       // 7 groups carry 35 bits: enough for any difference of two uint32 runs.
       if (k == 7)
         throw InvalidInput("RLE counts: value at offset " + std::to_string(value_start) + " is longer than 7 groups");
@@ -179,8 +179,8 @@ std::vector<uint32_t> rle_decode_counts(const Rle& rle) {
       throw InvalidInput("RLE counts: run " + std::to_string(runs.size()) + " is negative (" + std::to_string(x) + ")");
     total += static_cast<uint64_t>(x);
     if (total > n)
-      throw InvalidInput("RLE counts: runs exceed the " + std::to_string(rle.height) + "x" +
-                         std::to_string(rle.width) + " = " + std::to_string(n) + " pixels of the mask");
+      throw InvalidInput("RLE counts: runs exceed the " + std::to_string(rle.height) + "x" + std::to_string(rle.width) +
+                         " = " + std::to_string(n) + " pixels of the mask");
     runs.push_back(static_cast<uint32_t>(x));
   }
   if (total != n)

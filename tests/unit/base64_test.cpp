@@ -11,8 +11,12 @@ namespace sam3::formats {
 namespace {
 
 TEST(Base64, Rfc4648Vectors) {
-  const std::pair<std::string, std::string> v[] = {{"", ""},         {"f", "Zg=="},         {"fo", "Zm8="},
-                                                   {"foo", "Zm9v"},  {"foob", "Zm9vYg=="},  {"fooba", "Zm9vYmE="},
+  const std::pair<std::string, std::string> v[] = {{"", ""},
+                                                   {"f", "Zg=="},
+                                                   {"fo", "Zm8="},
+                                                   {"foo", "Zm9v"},
+                                                   {"foob", "Zm9vYg=="},
+                                                   {"fooba", "Zm9vYmE="},
                                                    {"foobar", "Zm9vYmFy"}};
   for (const auto& [plain, encoded] : v) {
     EXPECT_EQ(base64_encode(plain), encoded);
@@ -47,14 +51,14 @@ TEST(Base64, RejectsMalformedInput) {
       "Zm9vYmFy ",     // trailing space
       "Zm9-YmFy",      // URL-safe alphabet
       "Zm9_YmFy",
-      "Zg=a",          // data after padding
-      "Z===",          // too much padding
+      "Zg=a",  // data after padding
+      "Z===",  // too much padding
       "====",
-      "Zg==Zm8=",      // padding in the middle
-      "Zm9vYmFy=",     // stray '='
-      "Zm9vYm\xc3\xa9",  // non-ASCII
-      "data:image/png,Zm9v",         // data URL without ;base64
-      "data:image/png;base64Zm9v",   // no comma
+      "Zg==Zm8=",                   // padding in the middle
+      "Zm9vYmFy=",                  // stray '='
+      "Zm9vYm\xc3\xa9",             // non-ASCII
+      "data:image/png,Zm9v",        // data URL without ;base64
+      "data:image/png;base64Zm9v",  // no comma
   };
   for (const char* s : bad) EXPECT_THROW(base64_decode(s), InvalidInput) << s;
 }

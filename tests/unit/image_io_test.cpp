@@ -22,8 +22,12 @@ namespace {
 std::string be32(uint32_t v) {
   return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8), static_cast<char>(v)};
 }
-std::string le16(uint32_t v) { return {static_cast<char>(v), static_cast<char>(v >> 8)}; }
-std::string le32(uint32_t v) { return le16(v & 0xffff) + le16(v >> 16); }
+std::string le16(uint32_t v) {
+  return {static_cast<char>(v), static_cast<char>(v >> 8)};
+}
+std::string le32(uint32_t v) {
+  return le16(v & 0xffff) + le16(v >> 16);
+}
 
 std::string png_chunk(const std::string& type, const std::string& data) {
   const std::string td = type + data;
@@ -58,7 +62,9 @@ Image halves() {
   return img;
 }
 
-const uint8_t* px(const Image& img, int x, int y) { return img.rgb.data() + (static_cast<size_t>(y) * img.width + x) * 3; }
+const uint8_t* px(const Image& img, int x, int y) {
+  return img.rgb.data() + (static_cast<size_t>(y) * img.width + x) * 3;
+}
 
 void expect_near_rgb(const Image& img, int x, int y, int r, int g, int b) {
   const uint8_t* p = px(img, x, y);
@@ -139,9 +145,9 @@ TEST(ImageIo, DecodesBmpAndTiff) {
     return le16(tag) + le16(type) + le32(count) + (type == 3 && count == 1 ? le16(value) + le16(0) : le32(value));
   };
   std::string tif = "II*" + std::string(1, '\0') + le32(8) + le16(10);
-  tif += entry(256, 3, 1, 2) + entry(257, 3, 1, 1) + entry(258, 3, 3, 134) + entry(259, 3, 1, 1) +
-         entry(262, 3, 1, 2) + entry(273, 4, 1, 140) + entry(277, 3, 1, 3) + entry(278, 3, 1, 1) +
-         entry(279, 4, 1, 6) + entry(284, 3, 1, 1) + le32(0);
+  tif += entry(256, 3, 1, 2) + entry(257, 3, 1, 1) + entry(258, 3, 3, 134) + entry(259, 3, 1, 1) + entry(262, 3, 1, 2) +
+         entry(273, 4, 1, 140) + entry(277, 3, 1, 3) + entry(278, 3, 1, 1) + entry(279, 4, 1, 6) + entry(284, 3, 1, 1) +
+         le32(0);
   tif += le16(8) + le16(8) + le16(8);
   ASSERT_EQ(tif.size(), 140u);
   tif += std::string("\x10\x20\x30\xF0\xE0\xD0", 6);
@@ -185,12 +191,13 @@ TEST(ImageIo, AppliesExifOrientation) {
   // entry Orientation (0x0112) SHORT = 6 ("rotate 90 clockwise to display").
   const std::string jpeg = encode_jpeg(halves(), 95);
   std::string tiff = std::string("MM\0*", 4) + be32(8);
-  tiff += std::string("\x00\x01", 2);                                           // one entry
+  tiff += std::string("\x00\x01", 2);  // one entry
   tiff += std::string("\x01\x12\x00\x03", 4) + be32(1) + std::string("\x00\x06\x00\x00", 4);
-  tiff += be32(0);                                                              // no next IFD
+  tiff += be32(0);  // no next IFD
   const std::string payload = std::string("Exif\0\0", 6) + tiff;
   const uint16_t len = static_cast<uint16_t>(payload.size() + 2);
-  const std::string app1 = std::string("\xFF\xE1", 2) + static_cast<char>(len >> 8) + static_cast<char>(len & 0xff) + payload;
+  const std::string app1 =
+      std::string("\xFF\xE1", 2) + static_cast<char>(len >> 8) + static_cast<char>(len & 0xff) + payload;
   const std::string rotated = jpeg.substr(0, 2) + app1 + jpeg.substr(2);
 
   const Image img = decode_image(rotated);
@@ -203,8 +210,9 @@ TEST(ImageIo, AppliesExifOrientation) {
 
 TEST(ImageIo, RejectsEmptyGarbageAndUnsupported) {
   EXPECT_NE(message_of<InvalidInput>([] { decode_image(""); }).find("empty"), std::string::npos);
-  EXPECT_NE(message_of<InvalidInput>([] { decode_image("hello, this is not an image"); }).find("unsupported image format"),
-            std::string::npos);
+  EXPECT_NE(
+      message_of<InvalidInput>([] { decode_image("hello, this is not an image"); }).find("unsupported image format"),
+      std::string::npos);
   EXPECT_THROW(decode_image("GIF89a\x01\x00\x01\x00"), InvalidInput);
   EXPECT_THROW(decode_image(std::string("\x89PNG\r\n\x1a\n", 8)), InvalidInput);
   EXPECT_THROW(decode_image(std::string("\xFF\xD8\xFF", 3)), InvalidInput);

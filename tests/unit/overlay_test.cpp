@@ -12,19 +12,24 @@
 namespace sam3::formats {
 namespace {
 
-Image grey_image(int w, int h, uint8_t v) { return Image{w, h, std::vector<uint8_t>(static_cast<size_t>(w) * h * 3, v)}; }
+Image grey_image(int w, int h, uint8_t v) {
+  return Image{w, h, std::vector<uint8_t>(static_cast<size_t>(w) * h * 3, v)};
+}
 
 Instance rect_instance(int w, int h, int x0, int y0, int x1, int y1, float score) {
   Instance inst;
   inst.mask = Mask{w, h, std::vector<uint8_t>(static_cast<size_t>(w) * h, 0)};
   for (int y = y0; y < y1; ++y)
     for (int x = x0; x < x1; ++x) inst.mask.data[static_cast<size_t>(y) * w + x] = 1;
-  inst.box_xyxy = {static_cast<float>(x0), static_cast<float>(y0), static_cast<float>(x1 - 1), static_cast<float>(y1 - 1)};
+  inst.box_xyxy = {static_cast<float>(x0), static_cast<float>(y0), static_cast<float>(x1 - 1),
+                   static_cast<float>(y1 - 1)};
   inst.score = score;
   return inst;
 }
 
-const uint8_t* px(const Image& img, int x, int y) { return img.rgb.data() + (static_cast<size_t>(y) * img.width + x) * 3; }
+const uint8_t* px(const Image& img, int x, int y) {
+  return img.rgb.data() + (static_cast<size_t>(y) * img.width + x) * 3;
+}
 
 TEST(Overlay, PaletteIsDeterministicAndDistinct) {
   std::set<std::array<uint8_t, 3>> seen;

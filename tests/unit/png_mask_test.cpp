@@ -36,7 +36,8 @@ TEST(PngMask, BinaryMaskIsGrey0And255) {
 }
 
 TEST(PngMask, LabelPngLaterMasksWin) {
-  const std::vector<Mask> masks = {rect_mask(6, 4, 0, 0, 3, 4), rect_mask(6, 4, 2, 0, 5, 2), rect_mask(6, 4, 5, 3, 6, 4)};
+  const std::vector<Mask> masks = {rect_mask(6, 4, 0, 0, 3, 4), rect_mask(6, 4, 2, 0, 5, 2),
+                                   rect_mask(6, 4, 5, 3, 6, 4)};
   const LabelImage l = decode_label_png(encode_label_png(6, 4, masks));
   EXPECT_EQ(l.width, 6);
   EXPECT_EQ(l.height, 4);
@@ -62,10 +63,10 @@ TEST(PngMask, RejectsBadInput) {
   const Mask ok = rect_mask(3, 2, 0, 0, 1, 1);
   EXPECT_THROW(encode_mask_png(Mask{3, 2, std::vector<uint8_t>(5)}), InvalidInput);
   EXPECT_THROW(encode_mask_png(Mask{}), InvalidInput);
-  EXPECT_THROW(encode_label_png(4, 2, {ok}), InvalidInput);              // size mismatch
-  EXPECT_THROW(encode_label_png(3, 2, {ok}, {1, 2}), InvalidInput);      // ids count
-  EXPECT_THROW(encode_label_png(3, 2, {ok}, {0}), InvalidInput);         // 0 is background
-  EXPECT_THROW(encode_label_png(3, 2, {ok}, {70000}), InvalidInput);     // > 16 bits
+  EXPECT_THROW(encode_label_png(4, 2, {ok}), InvalidInput);           // size mismatch
+  EXPECT_THROW(encode_label_png(3, 2, {ok}, {1, 2}), InvalidInput);   // ids count
+  EXPECT_THROW(encode_label_png(3, 2, {ok}, {0}), InvalidInput);      // 0 is background
+  EXPECT_THROW(encode_label_png(3, 2, {ok}, {70000}), InvalidInput);  // > 16 bits
   EXPECT_THROW(encode_label_png(0, 2, {}), InvalidInput);
   // An RGB PNG is not a mask.
   const Image rgb{2, 1, {1, 2, 3, 4, 5, 6}};

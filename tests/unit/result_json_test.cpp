@@ -79,9 +79,8 @@ TEST(ResultJson, ErrorDocuments) {
 TEST(ResultJson, VideoFrameLine) {
   SegmentResult f = dog();
   f.instances[0].obj_id = 3;
-  EXPECT_EQ(video_frame_json(5, f).dump(),
-            R"({"frame_index":5,"objects":[{"box":[0.0,0.0,0.75,1.0],"id":3,)"
-            R"("mask":{"counts":"143","size":[2,4]},"score":0.75}]})");
+  EXPECT_EQ(video_frame_json(5, f).dump(), R"({"frame_index":5,"objects":[{"box":[0.0,0.0,0.75,1.0],"id":3,)"
+                                           R"("mask":{"counts":"143","size":[2,4]},"score":0.75}]})");
   f.instances[0].obj_id.reset();
   EXPECT_EQ(video_objects_json(f).at(0).at("id"), 0);
   EXPECT_EQ(video_frame_json(0, SegmentResult{4, 2, "", {}}).dump(), R"({"frame_index":0,"objects":[]})");

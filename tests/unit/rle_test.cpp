@@ -90,7 +90,13 @@ TEST(Rle, MatchesPycocotoolsStrings) {
       {{{1, 1, 1, 1, 1}}, "05", {0, 0, 5, 1}, 5},
       {{{0}, {1}, {1}, {0}}, "121", {0, 1, 1, 2}, 2},
       // 7x5 from an LCG (seed 12345): several negative differences.
-      {{{0, 0, 1, 0, 1}, {1, 1, 0, 0, 1}, {0, 1, 0, 1, 1}, {0, 1, 0, 1, 0}, {1, 1, 1, 0, 1}, {0, 0, 0, 1, 0}, {1, 0, 0, 1, 0}},
+      {{{0, 0, 1, 0, 1},
+        {1, 1, 0, 0, 1},
+        {0, 1, 0, 1, 1},
+        {0, 1, 0, 1, 0},
+        {1, 1, 1, 0, 1},
+        {0, 0, 0, 1, 0},
+        {1, 0, 0, 1, 0}},
        "1120O0031M1011M30L1",
        {0, 0, 5, 7},
        17},
@@ -209,16 +215,19 @@ TEST(Rle, LargeMaskRoundTrip) {
 TEST(Rle, RejectsMalformedCounts) {
   auto decode = [](int h, int w, const std::string& counts) { return mask_from_rle(Rle{h, w, counts}); };
   EXPECT_NO_THROW(decode(3, 3, "01301"));
-  EXPECT_THROW(decode(3, 3, "01 301"), InvalidInput);      // space
-  EXPECT_THROW(decode(3, 3, "0130p"), InvalidInput);       // 'p' is past 'o'
-  EXPECT_THROW(decode(3, 3, std::string("013\x7f" "1")), InvalidInput);
-  EXPECT_THROW(decode(3, 3, "0130P"), InvalidInput);       // 'P' sets "more": value cut off
-  EXPECT_THROW(decode(3, 3, "0131"), InvalidInput);        // runs add up to 8, not 9
-  EXPECT_THROW(decode(3, 3, "01302"), InvalidInput);       // runs add up to 10
-  EXPECT_THROW(decode(2, 2, "5"), InvalidInput);           // one run of 5 > 4 pixels
-  EXPECT_THROW(decode(3, 3, "0O"), InvalidInput);          // run of -1... 'O' = 31: sign bit -> -1
-  EXPECT_THROW(decode(3, 3, "oooooooo0"), InvalidInput);   // more than 7 groups
-  EXPECT_THROW(decode(3, 3, ""), InvalidInput);            // nothing for 9 pixels
+  EXPECT_THROW(decode(3, 3, "01 301"), InvalidInput);  // space
+  EXPECT_THROW(decode(3, 3, "0130p"), InvalidInput);   // 'p' is past 'o'
+  EXPECT_THROW(decode(3, 3,
+                      std::string("013\x7f"
+                                  "1")),
+               InvalidInput);
+  EXPECT_THROW(decode(3, 3, "0130P"), InvalidInput);      // 'P' sets "more": value cut off
+  EXPECT_THROW(decode(3, 3, "0131"), InvalidInput);       // runs add up to 8, not 9
+  EXPECT_THROW(decode(3, 3, "01302"), InvalidInput);      // runs add up to 10
+  EXPECT_THROW(decode(2, 2, "5"), InvalidInput);          // one run of 5 > 4 pixels
+  EXPECT_THROW(decode(3, 3, "0O"), InvalidInput);         // run of -1... 'O' = 31: sign bit -> -1
+  EXPECT_THROW(decode(3, 3, "oooooooo0"), InvalidInput);  // more than 7 groups
+  EXPECT_THROW(decode(3, 3, ""), InvalidInput);           // nothing for 9 pixels
   EXPECT_THROW(decode(-1, 3, "0"), InvalidInput);
   EXPECT_THROW(rle_area(Rle{3, 3, "0131"}), InvalidInput);
   EXPECT_THROW(rle_to_bbox(Rle{3, 3, "0131"}), InvalidInput);
