@@ -28,19 +28,10 @@ int run_cached_features(const CachedFeaturesOptions& o) {
     if (t.empty()) throw UsageError("--text must not be empty");
   ResultWriter writer(parse_output_format(o.format), o.out);
   const core::ImageEngine engine(load_model(cfg));
-  for (const auto& path : o.images) {
-    try {
-      const formats::Image image = read_input_image(path, cfg);
-      const auto state = engine.set_image(image);
-      writer.add(path, image, engine.segment_texts(*state, o.texts, cfg.segment.confidence_threshold));
-    } catch (const InvalidInput& e) {
-      writer.add_error(path, e);
-    } catch (const NotFound& e) {
-      writer.add_error(path, e);
-    }
-  }
-  writer.finish();
-  return writer.failed() ? static_cast<int>(ExitCode::input) : 0;
+  return writer.run_images(o.images, cfg, [&](const formats::Image& image) {
+    const auto state = engine.set_image(image);
+    return engine.segment_texts(*state, o.texts, cfg.segment.confidence_threshold);
+  });
 }
 
 }  // namespace

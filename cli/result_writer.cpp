@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/common.h"
+#include "cli/image_inputs.h"
 #include "core/error_codes.h"
 #include "core/errors.h"
 #include "formats/atomic_file.h"
@@ -95,6 +96,21 @@ void ResultWriter::add_error(const std::string& name, const std::exception& e) {
                                         describe_exception(e))
                   .dump());
   }
+}
+
+int ResultWriter::run_images(const std::vector<std::string>& paths, const AppConfig& cfg, const Infer& infer) {
+  for (const auto& path : paths) {
+    try {
+      const formats::Image image = read_input_image(path, cfg);
+      add(path, image, infer(image));
+    } catch (const InvalidInput& e) {
+      add_error(path, e);
+    } catch (const NotFound& e) {
+      add_error(path, e);
+    }
+  }
+  finish();
+  return failed_ ? static_cast<int>(ExitCode::input) : 0;
 }
 
 void ResultWriter::finish() {

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -12,6 +13,8 @@
 #include "formats/types.h"
 
 namespace sam3::cli {
+
+struct AppConfig;
 
 enum class OutputFormat { json, coco, png, overlay };
 OutputFormat parse_output_format(const std::string& s);
@@ -28,6 +31,12 @@ public:
   void add_error(const std::string& name, const std::exception& e);
   // Writes accumulated output (COCO file, JSON file). Idempotent.
   void finish();
+
+  // For each path: decode under the config's limits, run `infer` on the image,
+  // and add its results; bad inputs (InvalidInput, NotFound) become error
+  // lines and the loop goes on. Returns the exit code (0, or 3 when any failed).
+  using Infer = std::function<std::vector<formats::SegmentResult>(const formats::Image&)>;
+  int run_images(const std::vector<std::string>& paths, const AppConfig& cfg, const Infer& infer);
 
   int64_t written() const { return written_; }
   int64_t failed() const { return failed_; }

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <climits>
 #include <cmath>
 #include <cstdarg>
 #include <filesystem>
@@ -42,7 +43,9 @@ void av_log_sink(void* avcl, int level, const char* fmt, va_list vl) {
   if (!s.empty()) t_last_av_message = s;
 }
 
-void install_av_log_sink() { detail::install_ffmpeg_log_sink(); }
+void install_av_log_sink() {
+  detail::install_ffmpeg_log_sink();
+}
 
 std::string av_error_text(int err) {
   char buf[AV_ERROR_MAX_STRING_SIZE] = {0};
@@ -77,7 +80,7 @@ void check_video_path(const std::string& path) {
 // Opens the container and finds its video stream. Only the file protocol is
 // allowed (also for files a playlist-style demuxer would open), so a path can
 // never make the process reach the network.
-int open_container(const std::string& path, FormatContext& fc) {
+int open_container(const std::string& path, FormatContext& fc, uint64_t max_pixels) {
   install_av_log_sink();
   check_video_path(path);
   t_last_av_message.clear();
@@ -87,7 +90,13 @@ int open_container(const std::string& path, FormatContext& fc) {
   int err = avformat_open_input(&fc.p, url.c_str(), nullptr, &opts);
   av_dict_free(&opts);
   if (err < 0) throw_av(path, "cannot open as a video", err);
-  err = avformat_find_stream_info(fc.p, nullptr);
+  // Stream probing decodes a few frames; cap their size as the real decoder's
+  // (a tiny file may declare 16384x16384 frames).
+  const std::string cap = std::to_string(std::min<uint64_t>(max_pixels, INT64_MAX));
+  std::vector<AVDictionary*> probe_opts(fc.p->nb_streams, nullptr);
+  for (auto& d : probe_opts) av_dict_set(&d, "max_pixels", cap.c_str(), 0);
+  err = avformat_find_stream_info(fc.p, probe_opts.empty() ? nullptr : probe_opts.data());
+  for (auto& d : probe_opts) av_dict_free(&d);
   if (err < 0) throw_av(path, "cannot read stream information", err);
   // Cover art (an attached picture in an audio file) is not a video.
   auto is_video = [&](int i) {
@@ -121,7 +130,9 @@ int stream_rotation(const AVStream* st) {
   return 0;
 }
 
-double q2d_or_zero(AVRational r) { return (r.num > 0 && r.den > 0) ? av_q2d(r) : 0.0; }
+double q2d_or_zero(AVRational r) {
+  return (r.num > 0 && r.den > 0) ? av_q2d(r) : 0.0;
+}
 
 // Counts the stream's packets without decoding (containers without an index).
 int64_t count_packets(AVFormatContext* fc, int stream_index) {
@@ -151,8 +162,8 @@ VideoInfo describe(const std::string& path, FormatContext& fc, int si, const Vid
   const AVStream* st = fc.p->streams[si];
   const AVCodecParameters* par = st->codecpar;
   if (par->width <= 0 || par->height <= 0)
-    throw InvalidInput("video '" + path + "': the video stream declares no frame size (" +
-                       std::to_string(par->width) + "x" + std::to_string(par->height) + ")");
+    throw InvalidInput("video '" + path + "': the video stream declares no frame size (" + std::to_string(par->width) +
+                       "x" + std::to_string(par->height) + ")");
   VideoInfo info;
   info.path = path;
   info.codec = avcodec_get_name(par->codec_id);
@@ -172,9 +183,12 @@ VideoInfo describe(const std::string& path, FormatContext& fc, int si, const Vid
 
   const double avg = q2d_or_zero(st->avg_frame_rate);
   const double real = q2d_or_zero(st->r_frame_rate);  // FFmpeg's guess of the base rate
-  if (avg > 0.0) info.fps = avg;
-  else if (info.total_frames > 0 && info.duration_seconds > 0.0) info.fps = info.total_frames / info.duration_seconds;
-  else info.fps = real;
+  if (avg > 0.0)
+    info.fps = avg;
+  else if (info.total_frames > 0 && info.duration_seconds > 0.0)
+    info.fps = info.total_frames / info.duration_seconds;
+  else
+    info.fps = real;
   if (info.duration_seconds <= 0.0 && info.fps > 0.0 && info.total_frames > 0)
     info.duration_seconds = info.total_frames / info.fps;
   if (info.total_frames <= 0 && info.fps > 0.0 && info.duration_seconds > 0.0)
@@ -196,9 +210,16 @@ Image rotate_rgb(const Image& in, int rotation) {
   for (int r = 0; r < out.height; ++r) {
     for (int c = 0; c < out.width; ++c) {
       int sr, sc;
-      if (rotation == 90) { sr = h - 1 - c; sc = r; }
-      else if (rotation == 180) { sr = h - 1 - r; sc = w - 1 - c; }
-      else { sr = c; sc = w - 1 - r; }  // 270
+      if (rotation == 90) {
+        sr = h - 1 - c;
+        sc = r;
+      } else if (rotation == 180) {
+        sr = h - 1 - r;
+        sc = w - 1 - c;
+      } else {
+        sr = c;
+        sc = w - 1 - r;
+      }  // 270
       const uint8_t* s = &in.rgb[(static_cast<size_t>(sr) * w + sc) * 3];
       uint8_t* d = &out.rgb[(static_cast<size_t>(r) * out.width + c) * 3];
       d[0] = s[0];
@@ -223,13 +244,15 @@ void detail::install_ffmpeg_log_sink() {
   std::call_once(once, [] { av_log_set_callback(av_log_sink); });
 }
 
-std::string detail::last_ffmpeg_message() { return t_last_av_message; }
+std::string detail::last_ffmpeg_message() {
+  return t_last_av_message;
+}
 
 // ---------------------------------------------------------------- probe / reader
 
 VideoInfo probe_video(const std::string& path, const VideoOpenOptions& options) {
   FormatContext fc;
-  const int si = open_container(path, fc);
+  const int si = open_container(path, fc, options.max_pixels);
   return describe(path, fc, si, options, /*may_count=*/true);
 }
 
@@ -248,8 +271,8 @@ struct VideoReader::Impl {
   bool flushing = false;
   bool done = false;
   int64_t yielded = 0;
-  int64_t packets = 0;        // of the video stream, read so far
-  int64_t indexed = 0;        // packets the container's index declares (0: unknown)
+  int64_t packets = 0;  // of the video stream, read so far
+  int64_t indexed = 0;  // packets the container's index declares (0: unknown)
   int64_t last_pts = AV_NOPTS_VALUE;
 
   ~Impl() {
@@ -291,7 +314,7 @@ struct VideoReader::Impl {
 VideoReader::VideoReader(const std::string& path, const VideoOpenOptions& options) : impl_(std::make_unique<Impl>()) {
   Impl& m = *impl_;
   m.options = options;
-  m.si = open_container(path, m.fc);
+  m.si = open_container(path, m.fc, options.max_pixels);
   // Containers without a frame count are counted on a second, throw-away
   // demuxer so this one stays at the start.
   const AVStream* st0 = m.fc.p->streams[m.si];
@@ -319,6 +342,7 @@ VideoReader::VideoReader(const std::string& path, const VideoOpenOptions& option
   int err = avcodec_parameters_to_context(m.dec, st->codecpar);
   if (err < 0) m.fail("bad codec parameters", err);
   m.dec->thread_count = std::max(0, options.decode_threads);
+  m.dec->max_pixels = static_cast<int64_t>(std::min<uint64_t>(options.max_pixels, INT64_MAX));
   m.dec->pkt_timebase = st->time_base;
   err = avcodec_open2(m.dec, codec, nullptr);
   if (err < 0) m.fail("cannot open the " + m.info.codec + " decoder", err);
@@ -326,7 +350,9 @@ VideoReader::VideoReader(const std::string& path, const VideoOpenOptions& option
 
 VideoReader::~VideoReader() = default;
 
-const VideoInfo& VideoReader::info() const { return impl_->info; }
+const VideoInfo& VideoReader::info() const {
+  return impl_->info;
+}
 
 bool VideoReader::next(VideoFrame& out) {
   Impl& m = *impl_;
@@ -417,7 +443,9 @@ bool natural_less(const std::string& a, const std::string& b) {
   return a < b;  // equal by value ("1.jpg" vs "01.jpg"): a fixed, total order
 }
 
-bool is_frame_image_name(const std::string& name) { return has_image_extension(fs::path(name)); }
+bool is_frame_image_name(const std::string& name) {
+  return has_image_extension(fs::path(name));
+}
 
 std::vector<std::string> list_frame_files(const std::string& folder) {
   std::error_code ec;

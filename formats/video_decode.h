@@ -19,37 +19,37 @@ namespace sam3::formats {
 
 // Decode guards and choices; plain data, filled from config / request limits.
 struct VideoOpenOptions {
-  int64_t max_frames = 100'000;        // more frames -> TooLarge
-  uint64_t max_pixels = 100'000'000;   // width * height of one frame -> TooLarge
-  double folder_fps = 30.0;            // frame rate reported for image folders
-  int decode_threads = 0;              // FFmpeg decoder threads, 0 = automatic
+  int64_t max_frames = 100'000;       // more frames -> TooLarge
+  uint64_t max_pixels = 100'000'000;  // width * height of one frame -> TooLarge
+  double folder_fps = 30.0;           // frame rate reported for image folders
+  int decode_threads = 0;             // FFmpeg decoder threads, 0 = automatic
 };
 
 // What a source holds, known before its frames are decoded.
 struct VideoInfo {
   std::string path;
-  std::string codec;             // FFmpeg codec name ("h264", "mpeg4"), "images" for a folder
-  std::string container;         // demuxer name ("mov,mp4,m4a,3gp,3g2,mj2"), "folder", "image"
-  int64_t total_frames = 0;      // frames in the stream (container index; counted when it has none)
-  double fps = 0.0;              // average rate (frames / duration); folders: folder_fps
+  std::string codec;                 // FFmpeg codec name ("h264", "mpeg4"), "images" for a folder
+  std::string container;             // demuxer name ("mov,mp4,m4a,3gp,3g2,mj2"), "folder", "image"
+  int64_t total_frames = 0;          // frames in the stream (container index; counted when it has none)
+  double fps = 0.0;                  // average rate (frames / duration); folders: folder_fps
   bool variable_frame_rate = false;  // timestamps are not evenly spaced: use VideoFrame::timestamp_seconds
-  int width = 0;                 // size of the frames as yielded, i.e. after rotation
+  int width = 0;                     // size of the frames as yielded, i.e. after rotation
   int height = 0;
   double duration_seconds = 0.0;
-  int rotation = 0;              // clockwise degrees applied to the coded frames: 0, 90, 180, 270
+  int rotation = 0;  // clockwise degrees applied to the coded frames: 0, 90, 180, 270
 };
 
 // One decoded frame in display order.
 struct VideoFrame {
-  int64_t index = 0;              // 0, 1, 2, ... in the order yielded
-  int64_t pts = 0;                // presentation timestamp in the stream's time base (folders: index)
-  double timestamp_seconds = 0.0; // pts relative to the stream's start, in seconds
-  Image image;                    // RGB, info().width x info().height
+  int64_t index = 0;               // 0, 1, 2, ... in the order yielded
+  int64_t pts = 0;                 // presentation timestamp in the stream's time base (folders: index)
+  double timestamp_seconds = 0.0;  // pts relative to the stream's start, in seconds
+  Image image;                     // RGB, info().width x info().height
 };
 
 // A sequence of frames. Not thread-safe: one reader at a time.
 class VideoSource {
-public:
+ public:
   virtual ~VideoSource() = default;
   virtual const VideoInfo& info() const = 0;
   // Decodes the next frame into `frame`; false once every frame was yielded.
@@ -68,7 +68,7 @@ VideoInfo probe_video(const std::string& path, const VideoOpenOptions& options =
 // Sequential FFmpeg decoder of one video file. Frames are converted to RGB with
 // the stream's colour matrix and range, and rotated by the display matrix.
 class VideoReader final : public VideoSource {
-public:
+ public:
   // Opens the file and its decoder. \throws as probe_video.
   explicit VideoReader(const std::string& path, const VideoOpenOptions& options = {});
   ~VideoReader() override;
@@ -78,7 +78,7 @@ public:
   const VideoInfo& info() const override;
   bool next(VideoFrame& frame) override;
 
-private:
+ private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
@@ -87,7 +87,7 @@ private:
 // tif, tiff, webp, any case) in natural order, or an explicit list.
 // Every frame must have the first frame's size.
 class ImageSequenceReader final : public VideoSource {
-public:
+ public:
   // \throws NotFound when the folder is missing; InvalidInput when it holds no
   // images; TooLarge past max_frames; as read_image_file for the first image
   // (decoded here to learn the size). The others are decoded in next().
@@ -98,7 +98,7 @@ public:
   bool next(VideoFrame& frame) override;
   const std::vector<std::string>& files() const { return files_; }
 
-private:
+ private:
   void init(const std::string& label);
   std::vector<std::string> files_;
   VideoOpenOptions options_;

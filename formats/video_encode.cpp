@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "formats/video_encode.h"
 
+#include <unistd.h>
 #include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <filesystem>
 #include <system_error>
-#include <unistd.h>
 
 extern "C" {
 #include <libavcodec/avcodec.h>
@@ -56,7 +56,9 @@ std::string temp_path_for(const std::string& path) {
 
 }  // namespace
 
-std::string default_video_encoder() { return avcodec_find_encoder_by_name("libx264") ? "libx264" : "mpeg4"; }
+std::string default_video_encoder() {
+  return avcodec_find_encoder_by_name("libx264") ? "libx264" : "mpeg4";
+}
 
 struct VideoWriter::Impl {
   std::string path, tmp_path;
@@ -68,9 +70,9 @@ struct VideoWriter::Impl {
   AVFrame* yuv = nullptr;
   AVPacket* pkt = nullptr;
   SwsContext* sws = nullptr;
-  int width = 0, height = 0;      // frames as given
-  int enc_w = 0, enc_h = 0;       // padded to even
-  std::vector<uint8_t> padded;    // RGB at enc_w x enc_h when padding is needed
+  int width = 0, height = 0;    // frames as given
+  int enc_w = 0, enc_h = 0;     // padded to even
+  std::vector<uint8_t> padded;  // RGB at enc_w x enc_h when padding is needed
   bool header_written = false;
   bool finished = false;
   int64_t frames = 0;
@@ -246,9 +248,13 @@ void VideoWriter::finish() {
   m.finished = true;
 }
 
-int64_t VideoWriter::frames_written() const { return impl_->frames; }
+int64_t VideoWriter::frames_written() const {
+  return impl_->frames;
+}
 
-const std::string& VideoWriter::encoder_name() const { return impl_->encoder; }
+const std::string& VideoWriter::encoder_name() const {
+  return impl_->encoder;
+}
 
 void write_video(const std::string& path, const std::vector<Image>& frames, const VideoEncodeOptions& options) {
   VideoWriter writer(path, options);

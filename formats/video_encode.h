@@ -15,10 +15,10 @@
 namespace sam3::formats {
 
 struct VideoEncodeOptions {
-  double fps = 30.0;          // constant output rate
-  std::string codec = "auto"; // "auto" (libx264, else mpeg4), "h264" / "libx264", "mpeg4"
-  int quality = 20;           // libx264 CRF (0 best .. 51); mpeg4 maps it to a q-scale of 2..31
-  int threads = 0;            // encoder threads, 0 = automatic
+  double fps = 30.0;           // constant output rate
+  std::string codec = "auto";  // "auto" (libx264, else mpeg4), "h264" / "libx264", "mpeg4"
+  int quality = 20;            // libx264 CRF (0 best .. 51); mpeg4 maps it to a q-scale of 2..31
+  int threads = 0;             // encoder threads, 0 = automatic
 };
 
 // The encoder "auto" resolves to in this FFmpeg build: "libx264" or "mpeg4".
@@ -28,7 +28,7 @@ std::string default_video_encoder();
 // first. Odd sizes are padded to even by repeating the last row / column
 // (4:2:0 chroma needs even sizes). Not thread-safe; one writer per file.
 class VideoWriter {
-public:
+ public:
   // Creates the temporary file and sets up the encoder.
   // \throws InvalidInput for bad options (fps <= 0, unknown codec, unknown
   // container); sam3::Error when the folder is not writable.
@@ -47,7 +47,7 @@ public:
   int64_t frames_written() const;
   const std::string& encoder_name() const;  // "libx264" or "mpeg4"
 
-private:
+ private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

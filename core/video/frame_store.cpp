@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "core/video/frame_store.h"
 
-#include <cerrno>
-#include <cstring>
 #include <fcntl.h>
-#include <filesystem>
 #include <sys/mman.h>
 #include <unistd.h>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 
 #include "core/errors.h"
 #include "core/model/preprocess.h"
@@ -15,7 +15,9 @@
 namespace sam3::core {
 namespace {
 
-std::string errno_text() { return std::strerror(errno); }
+std::string errno_text() {
+  return std::strerror(errno);
+}
 
 }  // namespace
 
@@ -31,11 +33,16 @@ FrameStorage frame_storage_from_string(std::string_view name) {
 
 const char* frame_storage_name(FrameStorage storage) {
   switch (storage) {
-    case FrameStorage::ram_uint8: return "ram_uint8";
-    case FrameStorage::ram_float16: return "ram_float16";
-    case FrameStorage::ram_bfloat16: return "ram_bfloat16";
-    case FrameStorage::disk_uint8: return "disk_uint8";
-    case FrameStorage::automatic: return "automatic";
+    case FrameStorage::ram_uint8:
+      return "ram_uint8";
+    case FrameStorage::ram_float16:
+      return "ram_float16";
+    case FrameStorage::ram_bfloat16:
+      return "ram_bfloat16";
+    case FrameStorage::disk_uint8:
+      return "disk_uint8";
+    case FrameStorage::automatic:
+      return "automatic";
   }
   return "?";
 }
@@ -74,7 +81,8 @@ int64_t FrameStore::write_disk_locked(const torch::Tensor& hwc_u8) {
     // Grow the (sparse) file geometrically so that readers remap rarely.
     const int64_t cap = std::max({int64_t{16}, expected_, 2 * capacity_slots_});
     if (::ftruncate(fd_, static_cast<off_t>(cap * fb)) != 0)
-      throw Error("frame store: cannot grow the offload file to " + std::to_string(cap * fb) + " bytes: " + errno_text());
+      throw Error("frame store: cannot grow the offload file to " + std::to_string(cap * fb) +
+                  " bytes: " + errno_text());
     capacity_slots_ = cap;
   }
   const int64_t slot = disk_slots_;
@@ -135,7 +143,7 @@ int64_t FrameStore::add(const formats::Image& frame, double timestamp_seconds) {
   FrameStorage kind = options_.storage;
   if (kind == FrameStorage::automatic)
     kind = (options_.max_ram_bytes <= 0 || ram_bytes_ + fb <= options_.max_ram_bytes) ? FrameStorage::ram_uint8
-                                                                                       : FrameStorage::disk_uint8;
+                                                                                      : FrameStorage::disk_uint8;
   Slot slot;
   if (kind == FrameStorage::ram_uint8 || kind == FrameStorage::disk_uint8) {
     // preprocess_image's values are k/127.5 - 1 for integers k (the resize is
@@ -189,8 +197,8 @@ torch::Tensor FrameStore::fetch(int64_t i, const torch::Device& device) const {
     cv_.wait(lk, [&] { return i < static_cast<int64_t>(slots_.size()) || finished_; });
     if (i >= static_cast<int64_t>(slots_.size())) {
       if (error_) std::rethrow_exception(error_);
-      throw NotFound("frame " + std::to_string(i) + " does not exist: the video has " +
-                     std::to_string(slots_.size()) + " frames");
+      throw NotFound("frame " + std::to_string(i) + " does not exist: the video has " + std::to_string(slots_.size()) +
+                     " frames");
     }
     slot = slots_[static_cast<size_t>(i)];
   }

@@ -44,19 +44,19 @@ FrameStorage frame_storage_from_string(std::string_view name);
 const char* frame_storage_name(FrameStorage storage);
 
 struct FrameStoreOptions {
-  int resolution = 1008;                                // model input size R
+  int resolution = 1008;  // model input size R
   FrameStorage storage = FrameStorage::ram_uint8;
-  int64_t max_ram_bytes = 0;                            // 0: no limit; RAM kinds over it -> TooLarge
-  std::string offload_dir;                              // disk kinds; "" = the system temp folder
-  torch::Device preprocess_device = torch::kCPU;        // where the resize runs
-  torch::Device storage_device = torch::kCPU;           // where RAM kinds keep their tensors
+  int64_t max_ram_bytes = 0;                      // 0: no limit; RAM kinds over it -> TooLarge
+  std::string offload_dir;                        // disk kinds; "" = the system temp folder
+  torch::Device preprocess_device = torch::kCPU;  // where the resize runs
+  torch::Device storage_device = torch::kCPU;     // where RAM kinds keep their tensors
 };
 
 // Thread-safety: one producer (add / finish) and any number of concurrent
 // fetch() callers, so a loader thread can fill the store while tracking reads
 // the frames already there.
 class FrameStore {
-public:
+ public:
   // expected_frames (0 = unknown) bounds fetch() and sizes the disk file.
   // \throws InvalidInput for a non-positive resolution.
   explicit FrameStore(const FrameStoreOptions& options, int64_t expected_frames = 0);
@@ -81,21 +81,21 @@ public:
   // the loader's error when it failed before frame i.
   torch::Tensor fetch(int64_t i, const torch::Device& device = torch::kCPU) const;
 
-  int64_t size() const;                  // frames added so far
+  int64_t size() const;  // frames added so far
   bool finished() const;
   int64_t expected_frames() const { return expected_; }
   int resolution() const { return options_.resolution; }
-  int orig_width() const;                // the first frame's size (0 before it)
+  int orig_width() const;  // the first frame's size (0 before it)
   int orig_height() const;
-  double timestamp(int64_t i) const;     // as given to add() (-1 when not given)
-  int64_t ram_bytes() const;             // bytes of frame tensors held in memory
-  int64_t disk_bytes() const;            // bytes written to the offload file
+  double timestamp(int64_t i) const;  // as given to add() (-1 when not given)
+  int64_t ram_bytes() const;          // bytes of frame tensors held in memory
+  int64_t disk_bytes() const;         // bytes written to the offload file
   bool frame_on_disk(int64_t i) const;
 
-private:
+ private:
   struct Slot {
-    torch::Tensor ram;     // uint8 [R,R,3] or fp16/bf16 [3,R,R]; undefined when on disk
-    int64_t disk = -1;     // slot in the offload file
+    torch::Tensor ram;  // uint8 [R,R,3] or fp16/bf16 [3,R,R]; undefined when on disk
+    int64_t disk = -1;  // slot in the offload file
   };
   void open_disk_locked();
   int64_t write_disk_locked(const torch::Tensor& hwc_u8);
@@ -115,7 +115,7 @@ private:
   // Offload file (unlinked at creation, so it vanishes with the process).
   int fd_ = -1;
   int64_t disk_slots_ = 0;
-  mutable int64_t capacity_slots_ = 0;   // file size in frames
+  mutable int64_t capacity_slots_ = 0;  // file size in frames
   mutable std::mutex map_mu_;
   mutable uint8_t* map_ = nullptr;
   mutable int64_t map_slots_ = 0;

@@ -35,7 +35,9 @@ formats::Image random_image(int w, int h, uint32_t seed) {
   return im;
 }
 
-torch::Tensor reference(const formats::Image& im) { return preprocess_image(im, kR)[0]; }
+torch::Tensor reference(const formats::Image& im) {
+  return preprocess_image(im, kR)[0];
+}
 
 FrameStoreOptions options(FrameStorage storage) {
   FrameStoreOptions o;
@@ -137,7 +139,9 @@ TEST(FrameStore, DiskStoreGrowsPastItsFirstMapping) {
   for (int i = 0; i < 40; ++i) {
     frames.push_back(random_image(20, 20, 500 + i));
     store.add(frames.back());
-    if (i == 3) EXPECT_TRUE(torch::equal(store.fetch(3), reference(frames[3])));  // maps 16 frames
+    if (i == 3) {
+      EXPECT_TRUE(torch::equal(store.fetch(3), reference(frames[3])));  // maps 16 frames
+    }
   }
   store.finish();
   EXPECT_TRUE(torch::equal(store.fetch(39), reference(frames[39])));  // remapped

@@ -26,8 +26,12 @@ namespace fs = std::filesystem;
 
 constexpr int kW = 96, kH = 64, kSq = 24;
 
-int code_of(int i) { return 24 + 9 * i; }  // R of frame i's square, i < 24
-int square_x(int i, int w) { return (4 * i) % (w - kSq); }
+int code_of(int i) {
+  return 24 + 9 * i;
+}  // R of frame i's square, i < 24
+int square_x(int i, int w) {
+  return (4 * i) % (w - kSq);
+}
 
 // Black frame, a red marker in the top-left corner (for rotation), and a
 // square whose red channel encodes the frame index, moving right.
@@ -179,9 +183,12 @@ TEST(VideoDecode, DisplayMatrixRotationIsApplied) {
   };
   const auto placement = [](int rotation) {
     switch (rotation) {
-      case 90: return Placement{kH, kW, kH - 8, 8};
-      case 180: return Placement{kW, kH, kW - 8, kH - 8};
-      default: return Placement{kH, kW, 8, kW - 8};  // 270
+      case 90:
+        return Placement{kH, kW, kH - 8, 8};
+      case 180:
+        return Placement{kW, kH, kW - 8, kH - 8};
+      default:
+        return Placement{kH, kW, 8, kW - 8};  // 270
     }
   };
   for (const int tag : {90, 180, 270}) {
@@ -317,9 +324,9 @@ TEST(VideoDecode, ClearErrorsForBadInputs) {
   // A folder without images.
   fs::create_directories(dir.path() / "no_images");
   test::write_file((dir.path() / "no_images" / "readme.txt").string(), "x");
-  EXPECT_NE(error_of<InvalidInput>([&] { open_video_source((dir.path() / "no_images").string()); })
-                .find("no frame images"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of<InvalidInput>([&] { open_video_source((dir.path() / "no_images").string()); }).find("no frame images"),
+      std::string::npos);
   // Frames of different sizes.
   fs::create_directories(dir.path() / "mixed");
   test::write_file((dir.path() / "mixed" / "0.png").string(), encode_png(make_frame(0)));

@@ -1,0 +1,393 @@
+// SPDX-License-Identifier: Apache-2.0
+// VideoSession / Orchestrator / SessionManager on a random-weight tiny model
+// and short synthetic videos made here (moving squares): prompt, remove,
+// reset and propagate semantics, stable ids, backward == reversed forward.
+#include <algorithm>
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include <gtest/gtest.h>
+
+#include "core/errors.h"
+#include "core/image_state.h"
+#include "core/model_init.h"
+#include "core/video/orchestrator.h"
+#include "core/video/session_manager.h"
+#include "core/video/video_session.h"
+#include "tests/test_util.h"
+
+namespace sam3::core {
+namespace {
+
+std::string bpe_path() {
+  const std::string g = test::golden_dir();
+  const std::string p = g.empty() ? std::string() : g + "/bpe_simple_vocab_16e6.txt.gz";
+  return !p.empty() && std::filesystem::exists(p) ? p : std::string();
+}
+
+#define REQUIRE_BPE()                                                                     \
+  do {                                                                                    \
+    if (bpe_path().empty()) GTEST_SKIP() << "CLIP BPE vocabulary (shared/golden) absent"; \
+  } while (0)
+
+// A tiny detector + tracker with random weights. Biases are shifted as the
+// golden tracker case does (objects present) and so that the detector's
+// presence is high, which makes random queries pass the 0.5 threshold.
+std::shared_ptr<const Sam3Model> tiny_model() {
+  static test::TempDir dir;
+  static std::shared_ptr<const Sam3Model> model = [] {
+    ModelInitOptions o;
+    o.preset = "tiny";
+    o.seed = 3;
+    o.out_dir = dir.path().string();
+    o.bpe_path = bpe_path();
+    init_model_folder(o);
+    ModelOptions mo;
+    mo.model_dir = dir.path().string();
+    mo.bpe_path = bpe_path();
+    mo.threads = 1;
+    auto m = load_model(mo);
+    c10::InferenceMode guard;
+    auto& net = m->net();
+    auto& tr = *net.inst_interactive_predictor->model;
+    for (auto& p : tr.sam_mask_decoder->named_parameters())
+      if (p.key().rfind("pred_obj_score_head.layers.2.bias", 0) == 0) p.value().add_(3.0);
+    for (auto& p : net.transformer->decoder->named_parameters())
+      if (p.key().rfind("presence_token_head.layers.2.bias", 0) == 0) p.value().add_(6.0);
+    return m;
+  }();
+  return model;
+}
+
+// W x H frames: a bright square moving right and a dark square moving left.
+std::vector<formats::Image> moving_squares(int n, int w = 96, int h = 72) {
+  std::vector<formats::Image> frames;
+  for (int i = 0; i < n; ++i) {
+    formats::Image img;
+    img.width = w;
+    img.height = h;
+    img.rgb.assign(static_cast<size_t>(w * h * 3), 110);
+    auto fill = [&](int x0, int y0, int s, uint8_t r, uint8_t g, uint8_t b) {
+      for (int y = std::max(0, y0); y < std::min(h, y0 + s); ++y)
+        for (int x = std::max(0, x0); x < std::min(w, x0 + s); ++x) {
+          const size_t k = static_cast<size_t>((y * w + x) * 3);
+          img.rgb[k] = r;
+          img.rgb[k + 1] = g;
+          img.rgb[k + 2] = b;
+        }
+    };
+    fill(8 + 4 * i, 10, 20, 240, 40, 30);
+    fill(w - 30 - 3 * i, 40, 18, 20, 30, 200);
+    frames.push_back(std::move(img));
+  }
+  return frames;
+}
+
+struct Collected {
+  std::vector<int64_t> order;
+  std::map<int64_t, formats::SegmentResult> frames;
+  VideoFrameCallback callback() {
+    return [this](int64_t t, const formats::SegmentResult& r) {
+      order.push_back(t);
+      frames[t] = r;
+    };
+  }
+};
+
+std::set<int64_t> ids_of(const formats::SegmentResult& r) {
+  std::set<int64_t> s;
+  for (const auto& i : r.instances) s.insert(i.obj_id.value_or(-1));
+  return s;
+}
+
+VideoPrompt click(float x, float y) {
+  VideoPrompt p;
+  p.points.push_back({x, y, true});
+  return p;
+}
+
+VideoPrompt text(const std::string& t) {
+  VideoPrompt p;
+  p.text = t;
+  return p;
+}
+
+TEST(VideoSessionPure, DirectionParsing) {
+  EXPECT_EQ(propagate_direction_from_string("forward"), PropagateDirection::forward);
+  EXPECT_EQ(propagate_direction_from_string("backward"), PropagateDirection::backward);
+  EXPECT_EQ(propagate_direction_from_string("both"), PropagateDirection::both);
+  EXPECT_THROW(propagate_direction_from_string("sideways"), InvalidInput);
+}
+
+TEST(VideoSessionPure, DefaultsFollowTheReference) {
+  TrackOptions o;
+  EXPECT_FLOAT_EQ(o.score_threshold_detection, 0.5f);
+  EXPECT_FLOAT_EQ(o.new_det_thresh, 0.7f);
+  EXPECT_FLOAT_EQ(o.trk_assoc_iou_thresh, 0.5f);
+  EXPECT_EQ(o.hotstart_delay, 15);
+  EXPECT_EQ(o.hotstart_unmatch_thresh, 8);
+  EXPECT_EQ(o.recondition_every_nth_frame, 16);
+  EXPECT_EQ(o.fill_hole_area, 16);
+  const TrackOptions a = TrackOptions::without_temporal_disambiguation();
+  EXPECT_EQ(a.hotstart_delay, 0);
+  EXPECT_EQ(a.recondition_every_nth_frame, 0);
+}
+
+TEST(VideoSessionPure, MaskNmsKeepsTheBestOfOverlappingDetections) {
+  c10::InferenceMode guard;
+  auto masks = torch::full({3, 8, 8}, -1.0f);
+  masks[0].slice(0, 0, 4).slice(1, 0, 4).fill_(1.0f);  // A
+  masks[1].slice(0, 0, 4).slice(1, 0, 5).fill_(1.0f);  // overlaps A (IoU 0.8)
+  masks[2].slice(0, 5, 8).slice(1, 5, 8).fill_(1.0f);  // apart
+  auto logits = torch::tensor({1.0f, 2.0f, 0.5f});     // p = 0.73, 0.88, 0.62
+  VideoDetections d = select_video_detections(logits, {}, masks, 0.5f, 0.1f, true);
+  ASSERT_EQ(d.scores.size(0), 2);  // query order: 1 then 2; 0 suppressed by 1
+  EXPECT_NEAR(d.scores[0].item<float>(), 1.0f / (1.0f + std::exp(-2.0f)), 1e-6);
+  EXPECT_TRUE(torch::equal(d.mask_logits[1], masks[2]));
+  EXPECT_EQ(select_video_detections(logits, {}, masks, 0.5f, 0.1f, false).scores.size(0), 0);
+}
+
+TEST(VideoSessionPure, FillHolesFillsSmallHolesAndRemovesSprinkles) {
+  c10::InferenceMode guard;
+  auto x = torch::full({1, 12, 12}, -1.0f);
+  x[0].slice(0, 1, 9).slice(1, 1, 9).fill_(1.0f);  // 64-pixel square
+  x[0][4][4] = -1.0f;                             // 1-pixel hole
+  x[0][11][11] = 1.0f;                            // 1-pixel sprinkle
+  auto y = fill_holes_in_mask_scores(x, 16);
+  EXPECT_GT(y[0][4][4].item<float>(), 0.f);
+  EXPECT_LE(y[0][11][11].item<float>(), 0.f);
+  EXPECT_GT(y[0][2][2].item<float>(), 0.f);
+  EXPECT_LE(y[0][10][0].item<float>(), 0.f);
+}
+
+class VideoSessionTest : public ::testing::Test {
+protected:
+  void SetUp() override {
+    if (bpe_path().empty()) GTEST_SKIP() << "CLIP BPE vocabulary (shared/golden) absent";
+  }
+};
+
+TEST_F(VideoSessionTest, InfoAndStatusBeforePrompts) {
+  auto s = VideoSession::from_frames(tiny_model(), moving_squares(5), 10.0);
+  EXPECT_EQ(s->info().total_frames, 5);
+  EXPECT_EQ(s->info().width, 96);
+  EXPECT_EQ(s->info().height, 72);
+  EXPECT_DOUBLE_EQ(s->info().duration_seconds, 0.5);
+  auto st = s->status();
+  EXPECT_EQ(st.total_frames, 5);
+  EXPECT_EQ(st.frames_processed, 0);
+  EXPECT_TRUE(st.object_ids.empty());
+  EXPECT_GT(st.memory_bytes, 0);
+  EXPECT_EQ(s->device(), "cpu");
+  Collected c;
+  EXPECT_THROW(s->propagate(PropagateDirection::forward, std::nullopt, std::nullopt, c.callback()), InvalidInput);
+  EXPECT_THROW(s->add_prompt(5, click(0.5f, 0.5f)), InvalidInput);
+  EXPECT_THROW(s->add_prompt(0, VideoPrompt{}), InvalidInput);
+}
+
+TEST_F(VideoSessionTest, ClickAddsAnObjectTrackedWithAStableId) {
+  auto s = VideoSession::from_frames(tiny_model(), moving_squares(6));
+  auto r = s->add_prompt(0, click(0.2f, 0.25f), 7);
+  EXPECT_EQ(r.width, 96);
+  for (const auto& i : r.instances) EXPECT_EQ(i.obj_id, 7);
+  EXPECT_EQ(s->status().object_ids, std::vector<int64_t>{7});
+  Collected c;
+  EXPECT_EQ(s->propagate(PropagateDirection::forward, std::nullopt, std::nullopt, c.callback()), 6);
+  EXPECT_EQ(c.order, (std::vector<int64_t>{0, 1, 2, 3, 4, 5}));
+  int visible = 0;
+  for (const auto& [t, f] : c.frames) {
+    for (const auto& i : f.instances) {
+      EXPECT_EQ(i.obj_id, 7);
+      EXPECT_FLOAT_EQ(i.score, 1.0f);  // click objects score 1
+      ++visible;
+    }
+  }
+  std::cout << "[ measured ] click object visible on " << visible << " of 6 frames\n";
+  // A second click without id gets the next free id; a refinement keeps the count.
+  auto r2 = s->add_prompt(2, click(0.8f, 0.6f));
+  EXPECT_EQ(s->status().object_ids, (std::vector<int64_t>{7, 8}));
+  s->add_prompt(2, click(0.78f, 0.62f), 8);
+  EXPECT_EQ(s->status().object_ids, (std::vector<int64_t>{7, 8}));
+  for (const auto& i : r2.instances) EXPECT_TRUE(i.obj_id == 7 || i.obj_id == 8);
+  EXPECT_GE(s->status().frames_processed, 6);
+}
+
+TEST_F(VideoSessionTest, RemoveObjectDropsItFromEveryFrame) {
+  auto s = VideoSession::from_frames(tiny_model(), moving_squares(5));
+  s->add_prompt(0, click(0.2f, 0.25f), 1);
+  s->add_prompt(0, click(0.8f, 0.65f), 2);
+  Collected c1;
+  s->propagate(PropagateDirection::forward, std::nullopt, std::nullopt, c1.callback());
+  s->remove_object(1);
+  EXPECT_EQ(s->status().object_ids, std::vector<int64_t>{2});
+  EXPECT_THROW(s->remove_object(1), NotFound);
+  EXPECT_THROW(s->remove_object(42), NotFound);
+  Collected c2;  // replays the cached outputs without object 1
+  EXPECT_EQ(s->propagate(PropagateDirection::forward, 0, std::nullopt, c2.callback()), 5);
+  for (const auto& [t, f] : c2.frames) EXPECT_EQ(ids_of(f).count(1), 0u) << "frame " << t;
+  // Masks of the remaining object are unchanged by the removal.
+  for (const auto& [t, f] : c2.frames)
+    for (const auto& i : f.instances)
+      for (const auto& j : c1.frames[t].instances)
+        if (j.obj_id == i.obj_id) {
+          size_t diff = 0;
+          for (size_t k = 0; k < i.mask.data.size(); ++k) diff += i.mask.data[k] != j.mask.data[k];
+          // Object 1 no longer competes for pixels, so object 2 can only gain pixels.
+          for (size_t k = 0; k < i.mask.data.size(); ++k) EXPECT_GE(i.mask.data[k], j.mask.data[k]);
+          (void)diff;
+        }
+}
+
+TEST_F(VideoSessionTest, ResetKeepsTheFramesAndClearsObjects) {
+  auto s = VideoSession::from_frames(tiny_model(), moving_squares(4));
+  s->add_prompt(1, click(0.2f, 0.25f), 3);
+  s->add_prompt(1, click(0.8f, 0.65f), 4);
+  EXPECT_EQ(s->reset(), (std::vector<int64_t>{3, 4}));
+  auto st = s->status();
+  EXPECT_TRUE(st.object_ids.empty());
+  EXPECT_EQ(st.frames_processed, 0);
+  EXPECT_EQ(st.total_frames, 4);
+  Collected c;
+  EXPECT_THROW(s->propagate(PropagateDirection::forward, std::nullopt, std::nullopt, c.callback()), InvalidInput);
+  s->add_prompt(2, click(0.3f, 0.3f), 9);
+  EXPECT_EQ(s->status().object_ids, std::vector<int64_t>{9});
+}
+
+TEST_F(VideoSessionTest, ProcessingOrderFollowsStartMaxAndDirection) {
+  auto s = VideoSession::from_frames(tiny_model(), moving_squares(8));
+  s->add_prompt(3, click(0.4f, 0.3f), 1);
+  Collected f;
+  s->propagate(PropagateDirection::forward, 3, 2, f.callback());
+  EXPECT_EQ(f.order, (std::vector<int64_t>{3, 4, 5}));  // the start frame, then max_frames more
+  Collected b;
+  s->propagate(PropagateDirection::backward, 3, 2, b.callback());
+  EXPECT_EQ(b.order, (std::vector<int64_t>{2, 1}));  // the start frame is not repeated
+  Collected both;
+  s->propagate(PropagateDirection::both, std::nullopt, std::nullopt, both.callback());
+  EXPECT_EQ(both.order, (std::vector<int64_t>{3, 4, 5, 6, 7, 2, 1, 0}));
+  EXPECT_THROW(s->propagate(PropagateDirection::forward, 8, std::nullopt, f.callback()), InvalidInput);
+  int calls = 0;
+  EXPECT_THROW(s->propagate(PropagateDirection::forward, 0, std::nullopt, f.callback(), [&] { return ++calls > 2; }),
+               Cancelled);
+}
+
+TEST_F(VideoSessionTest, TextPromptTracksDetectionsWithStableIds) {
+  TrackOptions o;
+  o.hotstart_delay = 3;
+  VideoSessionOptions so;
+  so.track = o;
+  auto s = VideoSession::from_frames(tiny_model(), moving_squares(6), 30.0, so);
+  auto first = s->add_prompt(0, text("square"));
+  std::cout << "[ measured ] text prompt: " << first.instances.size() << " objects on frame 0\n";
+  std::set<int64_t> born = ids_of(first);
+  Collected c;
+  EXPECT_EQ(s->propagate(PropagateDirection::forward, std::nullopt, std::nullopt, c.callback()), 6);
+  EXPECT_EQ(c.order, (std::vector<int64_t>{0, 1, 2, 3, 4, 5}));
+  int64_t max_seen = born.empty() ? -1 : *born.rbegin();
+  size_t total = 0;
+  for (int64_t t = 0; t < 6; ++t) {
+    const auto ids = ids_of(c.frames[t]);
+    EXPECT_EQ(ids.size(), c.frames[t].instances.size()) << "duplicate id on frame " << t;
+    total += ids.size();
+    for (int64_t id : ids) {
+      EXPECT_GE(id, 0);
+      if (id > max_seen) max_seen = id;  // new ids only grow
+    }
+    for (const auto& i : c.frames[t].instances) {
+      EXPECT_GT(i.score, 0.5f);  // the birth detection score
+      EXPECT_LE(i.score, 1.0f);
+    }
+    // Pixels belong to at most one object.
+    std::vector<int> cover(96 * 72, 0);
+    for (const auto& i : c.frames[t].instances)
+      for (size_t k = 0; k < i.mask.data.size(); ++k) cover[k] += i.mask.data[k];
+    EXPECT_LE(*std::max_element(cover.begin(), cover.end()), 1);
+  }
+  std::cout << "[ measured ] text tracking: " << total << " object-frames over 6 frames, max id " << max_seen
+            << "\n";
+  // A repeated propagation replays the same outputs (FETCH after forward+forward).
+  Collected again;
+  s->propagate(PropagateDirection::forward, std::nullopt, std::nullopt, again.callback());
+  Collected third;
+  s->propagate(PropagateDirection::forward, std::nullopt, std::nullopt, third.callback());
+  for (int64_t t = 0; t < 6; ++t) EXPECT_EQ(ids_of(again.frames[t]), ids_of(third.frames[t]));
+}
+
+// Frames reversed + prompt on the last frame + backward == forward, mirrored.
+void expect_mirrored(const Collected& fwd, const Collected& bwd, int64_t T) {
+  for (const auto& [t, f] : fwd.frames) {
+    auto it = bwd.frames.find(T - 1 - t);
+    ASSERT_NE(it, bwd.frames.end()) << "frame " << t;
+    const auto& g = it->second;
+    ASSERT_EQ(f.instances.size(), g.instances.size()) << "frame " << t;
+    for (size_t i = 0; i < f.instances.size(); ++i) {
+      EXPECT_EQ(f.instances[i].obj_id, g.instances[i].obj_id);
+      EXPECT_EQ(f.instances[i].mask.data, g.instances[i].mask.data) << "frame " << t;
+    }
+  }
+}
+
+TEST_F(VideoSessionTest, BackwardEqualsReversedForwardForClicks) {
+  const int64_t T = 6;
+  auto frames = moving_squares(T);
+  auto reversed = frames;
+  std::reverse(reversed.begin(), reversed.end());
+  auto a = VideoSession::from_frames(tiny_model(), frames);
+  auto b = VideoSession::from_frames(tiny_model(), reversed);
+  a->add_prompt(0, click(0.2f, 0.25f), 1);
+  b->add_prompt(T - 1, click(0.2f, 0.25f), 1);
+  Collected fa, fb;
+  a->propagate(PropagateDirection::forward, 1, std::nullopt, fa.callback());
+  b->propagate(PropagateDirection::backward, std::nullopt, std::nullopt, fb.callback());
+  EXPECT_EQ(fb.order, (std::vector<int64_t>{4, 3, 2, 1, 0}));
+  expect_mirrored(fa, fb, T);
+}
+
+TEST_F(VideoSessionTest, BackwardEqualsReversedForwardForText) {
+  // The reference's asymmetric parts are off: reconditioning on absolute
+  // frame indices and the reverse occlusion quirk.
+  VideoSessionOptions so;
+  so.track.recondition_every_nth_frame = 0;
+  so.track.occlusion_suppression_iou = 0;
+  so.track.hotstart_delay = 2;
+  const int64_t T = 5;
+  auto frames = moving_squares(T);
+  auto reversed = frames;
+  std::reverse(reversed.begin(), reversed.end());
+  auto a = VideoSession::from_frames(tiny_model(), frames, 30.0, so);
+  auto b = VideoSession::from_frames(tiny_model(), reversed, 30.0, so);
+  a->add_prompt(0, text("square"));
+  b->add_prompt(T - 1, text("square"));
+  Collected fa, fb;
+  a->propagate(PropagateDirection::forward, 1, std::nullopt, fa.callback());
+  b->propagate(PropagateDirection::backward, std::nullopt, std::nullopt, fb.callback());
+  expect_mirrored(fa, fb, T);
+}
+
+TEST_F(VideoSessionTest, SessionManagerCapsListsClosesAndExpires) {
+  SessionOptions limits;
+  limits.max_concurrent_sessions = 2;
+  limits.timeout_seconds = 60;
+  SessionManager m({tiny_model()}, limits);
+  const std::string a = m.add(VideoSession::from_frames(tiny_model(), moving_squares(2)));
+  const std::string b = m.add(VideoSession::from_frames(tiny_model(), moving_squares(3)), std::string("mine"));
+  EXPECT_EQ(b, "mine");
+  EXPECT_NE(a, b);
+  EXPECT_THROW(m.add(VideoSession::from_frames(tiny_model(), moving_squares(2))), Overloaded);
+  EXPECT_EQ(m.size(), 2u);
+  EXPECT_EQ(m.get("mine")->info().total_frames, 3);
+  EXPECT_THROW(m.get("nope"), NotFound);
+  auto list = m.list();
+  ASSERT_EQ(list.size(), 2u);
+  for (const auto& s : list) EXPECT_EQ(s.device, "cpu");
+  EXPECT_GT(m.close(a), 0);
+  EXPECT_THROW(m.close(a), NotFound);
+  EXPECT_TRUE(m.expire_idle().empty());
+  auto expired = m.expire_idle(SessionManager::Clock::now() + std::chrono::seconds(61));
+  EXPECT_EQ(expired, std::vector<std::string>{"mine"});
+  EXPECT_EQ(m.size(), 0u);
+}
+
+}  // namespace
+}  // namespace sam3::core
