@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// `sam3 batch DIR|LIST|-`: a TBB pipeline with a bounded number of images in
-// flight: parallel read/decode, inference serialised on the device,
-// parallel RLE/JSON encoding, then ordered (or --unordered) output.
+// `sam3 batch DIR|LIST|-`: segments many images through the pipeline of
+// batch_pipeline.h (bounded images in flight, parallel read/decode/preprocess,
+// inference serialised on the device, parallel RLE/JSON encoding, ordered or
+// --unordered output), plus --out-dir, --resume and --shard.
 #include <unistd.h>
 
 #include <atomic>
@@ -13,8 +14,8 @@
 #include <optional>
 
 #include <CLI/CLI.hpp>
-#include <tbb/parallel_pipeline.h>
 
+#include "cli/batch_pipeline.h"
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/image_inputs.h"
@@ -39,29 +40,13 @@ struct BatchOptions {
   bool resume = false;
   std::string shard;
   int in_flight = 0;  // 0: 2 x cores
+  int backbone_batch = 1;
+  int io_threads = 0;  // 0: the cores the model's threads leave, at least 1
   bool progress = true;
-};
-
-// One image travelling through the pipeline.
-struct Item {
-  std::string path;
-  std::optional<formats::Image> image;
-  std::optional<formats::SegmentResult> result;
-  std::string line;  // the finished JSON line
-  bool failed = false;
 };
 
 std::string result_file(const std::string& out_dir, const std::string& path) {
   return (fs::path(out_dir) / (file_stem(path) + ".json")).string();
-}
-
-void fail(Item& item, const std::exception& e) {
-  item.failed = true;
-  item.image.reset();
-  item.line = formats::batch_error_line("file", item.path, static_cast<int>(exit_code_for(e)), error_type_name(e),
-                                        describe_exception(e))
-                  .dump();
-  std::cerr << "sam3: error: " << item.path << ": " << describe_exception(e) << "\n";
 }
 
 int run_batch(const BatchOptions& o) {
@@ -91,65 +76,29 @@ int run_batch(const BatchOptions& o) {
   const size_t total = inputs.size();
   const bool show_progress = o.progress && ::isatty(STDERR_FILENO);
   const auto t0 = std::chrono::steady_clock::now();
-  size_t next = 0, done = 0, failed = 0;
-  const size_t tokens = o.in_flight > 0 ? static_cast<size_t>(o.in_flight)
-                                        : std::max<size_t>(2, 2 * std::thread::hardware_concurrency());
-  const auto output_mode = o.unordered ? tbb::filter_mode::serial_out_of_order : tbb::filter_mode::serial_in_order;
-
-  tbb::parallel_pipeline(
-      tokens,
-      tbb::make_filter<void, Item*>(tbb::filter_mode::serial_in_order,
-                                    [&](tbb::flow_control& fc) -> Item* {
-                                      if (next >= total) {
-                                        fc.stop();
-                                        return nullptr;
-                                      }
-                                      return new Item{inputs[next++], {}, {}, {}, false};
-                                    }) &
-          tbb::make_filter<Item*, Item*>(tbb::filter_mode::parallel,
-                                         [&](Item* it) {
-                                           try {
-                                             it->image = read_input_image(it->path, cfg);
-                                           } catch (const std::exception& e) {
-                                             fail(*it, e);
-                                           }
-                                           return it;
-                                         }) &
-          tbb::make_filter<Item*, Item*>(tbb::filter_mode::serial_out_of_order,
-                                         [&](Item* it) {
-                                           if (it->failed) return it;
-                                           try {
-                                             const auto state = engine.set_image(*it->image);
-                                             it->result = engine.segment(*state, prompt);
-                                           } catch (const InvalidInput& e) {
-                                             fail(*it, e);
-                                           }
-                                           it->image.reset();
-                                           return it;
-                                         }) &
-          tbb::make_filter<Item*, Item*>(tbb::filter_mode::parallel,
-                                         [&](Item* it) {
-                                           if (it->failed) return it;
-                                           try {
-                                             it->line = formats::batch_result_line("file", it->path, *it->result).dump();
-                                             it->result.reset();
-                                             if (!o.out_dir.empty())
-                                               formats::write_file_atomic(result_file(o.out_dir, it->path), it->line + "\n");
-                                           } catch (const std::exception& e) {
-                                             fail(*it, e);
-                                           }
-                                           return it;
-                                         }) &
-          tbb::make_filter<Item*, void>(output_mode, [&](Item* it) {
-            std::unique_ptr<Item> own(it);
-            std::cout << it->line << "\n" << std::flush;
-            ++done;
-            if (it->failed) ++failed;
-            if (show_progress) {
-              const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-              std::fprintf(stderr, "\r[%zu/%zu] failed %zu, %.2f img/s   ", done, total, failed, s > 0 ? done / s : 0.0);
-            }
-          }));
+  size_t done = 0, failed = 0;
+  BatchPipelineOptions po;
+  po.in_flight = static_cast<size_t>(o.in_flight);
+  po.backbone_batch = o.backbone_batch;
+  po.io_threads = o.io_threads;
+  po.ordered = !o.unordered;
+  BatchCallbacks cb;
+  cb.read = [&](const std::string& path) { return read_input_image(path, cfg); };
+  cb.encode = [&](const std::string& path, const formats::SegmentResult& r) {
+    std::string line = formats::batch_result_line("file", path, r).dump();
+    if (!o.out_dir.empty()) formats::write_file_atomic(result_file(o.out_dir, path), line + "\n");
+    return line;
+  };
+  cb.emit = [&](const BatchLine& l) {
+    std::cout << l.line << "\n" << std::flush;
+    ++done;
+    if (l.failed) ++failed;
+    if (show_progress) {
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      std::fprintf(stderr, "\r[%zu/%zu] failed %zu, %.2f img/s   ", done, total, failed, s > 0 ? done / s : 0.0);
+    }
+  };
+  run_batch_pipeline(engine, inputs, prompt, po, cb);
   if (show_progress) std::fprintf(stderr, "\n");
   if (skipped) std::cerr << "sam3: info: --resume skipped " << skipped << " images already in " << o.out_dir << "\n";
   return failed ? static_cast<int>(ExitCode::input) : 0;
@@ -169,6 +118,13 @@ void add_batch_command(CLI::App& root) {
   cmd->add_flag("--resume", o->resume, "skip images whose <stem>.json already exists in --out-dir");
   cmd->add_option("--shard", o->shard, "process only items i with i % N == I")->type_name("I/N");
   cmd->add_option("--in-flight", o->in_flight, "images in flight at once (0 = 2 x cores)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--backbone-batch", o->backbone_batch,
+                  "images per backbone forward (batched when several are in flight; helps on GPUs)")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  cmd->add_option("--io-threads", o->io_threads,
+                  "threads that read, decode and encode while the model runs (0 = cores left by --threads, at least 1)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_flag("!--no-progress", o->progress, "no progress line on stderr");
   add_common_options(*cmd, o->common, kSegment);
   cmd->callback([o] { command_exit_code() = run_batch(*o); });

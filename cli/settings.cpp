@@ -129,6 +129,15 @@ std::vector<Setting> make_settings() {
   ADD("video.roots", "SAM3_VIDEO_ROOTS", "video-root", kServe, "folders that video_path may point into (comma-separated)", LIST(session.video_roots));
   ADD("video.url_schemes", "SAM3_URL_SCHEMES", nullptr, kServe, "schemes allowed for video_url", LIST(session.url_schemes));
   ADD("video.url_hosts", "SAM3_URL_HOSTS", nullptr, kServe, "hosts allowed for video_url (empty: none)", LIST(session.url_hosts));
+  ADD("video.frame_storage", "SAM3_FRAME_STORAGE", nullptr, kServe, "decoded frames: ram, ram_fp16, ram_bf16, disk or auto",
+      [](AppConfig& c, const std::string& v) {
+        if (v != "ram" && v != "ram_fp16" && v != "ram_bf16" && v != "disk" && v != "auto")
+          bad(K, v, "ram, ram_fp16, ram_bf16, disk or auto");
+        c.session.frame_storage = v;
+      },
+      [](const AppConfig& c) { return c.session.frame_storage; });
+  ADD("video.max_frame_ram_mb", "SAM3_MAX_FRAME_RAM_MB", nullptr, kServe, "frames kept in RAM per session before offloading (MiB)", INT(session.max_frame_ram_mb, 1, int64_t{1} << 30));
+  ADD("video.offload_dir", "SAM3_OFFLOAD_DIR", nullptr, kServe, "folder for offloaded frames (empty: system temp)", STR(session.offload_dir));
   ADD("server.host", "SERVER_HOST", "host", kServe, "listen address", STR(serve.host));
   ADD("server.port", "SERVER_PORT", "port", kServe, "listen port (0 = any free port)", INT(serve.port, 0, 65535));
   ADD("server.workers", "SERVER_WORKERS", "workers", kServe, "HTTP worker threads", INT(serve.workers, 1, 1024));

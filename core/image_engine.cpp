@@ -253,29 +253,76 @@ ImageEngine::ImageEngine(std::shared_ptr<const Sam3Model> model) : model_(std::m
   if (!model_) throw ModelMissing("ImageEngine: no model loaded");
 }
 
-std::shared_ptr<const ImageState> ImageEngine::set_image(const formats::Image& image) const {
+namespace {
+
+void check_image_not_empty(const formats::Image& image, const std::string& what) {
   if (image.width <= 0 || image.height <= 0 || image.rgb.empty())
-    throw InvalidInput("set_image: empty image (" + std::to_string(image.width) + "x" + std::to_string(image.height) +
-                       ")");
-  c10::InferenceMode inference;
-  StageTimer timer("set_image");
+    throw InvalidInput(what + ": empty image (" + std::to_string(image.width) + "x" + std::to_string(image.height) + ")");
+}
+
+// Image b of batched backbone features as set_image caches it. With a batch
+// of one the tensors are taken as they are; otherwise each level is copied
+// out, so a cached state owns exactly its own bytes (the feature cache's
+// budget counts them) instead of pinning the whole batch.
+std::shared_ptr<ImageState> state_of(const Sam3Model& model, const BackboneFeatures& f, int64_t b, int width,
+                                     int height) {
   auto state = std::make_shared<ImageState>();
-  state->width = image.width;
-  state->height = image.height;
-  torch::Tensor pixels = preprocess_image(image, model_->config().image_size, model_->device());
-  state->features = compute_image_features(*model_, pixels);
+  state->width = width;
+  state->height = height;
+  const int64_t batch = f.batch();
+  auto take = [&](const torch::Tensor& t) {
+    if (!t.defined() || batch == 1 || t.size(0) == 1) return t;
+    return t.slice(0, b, b + 1).clone();
+  };
+  for (const auto& t : f.fpn) state->features.fpn.push_back(take(t));
   // Grounding reads only the coarsest position encoding: the finer ones (the
   // largest tensors of the state) are the same for every image and are dropped.
-  for (size_t i = 0; i + 1 < state->features.pos.size(); ++i) state->features.pos[i] = torch::Tensor();
-  Sam3ImageImpl& net = model_->net();
-  if (net.has_interactive_head() && state->features.sam2_fpn.size() == 3) {
+  for (size_t i = 0; i < f.pos.size(); ++i)
+    state->features.pos.push_back(i + 1 == f.pos.size() ? take(f.pos[i]) : torch::Tensor());
+  Sam3ImageImpl& net = model.net();
+  if (net.has_interactive_head() && f.sam2_fpn.size() == 3) {
     // As Sam3Processor.set_image: conv_s0/conv_s1 are applied once per image.
-    const auto& s = state->features.sam2_fpn;
-    state->sam_features = prepare_sam_image_features(*net.inst_interactive_predictor->model, s[0], s[1], s[2]);
+    const auto& s = f.sam2_fpn;
+    state->sam_features =
+        prepare_sam_image_features(*net.inst_interactive_predictor->model, take(s[0]), take(s[1]), take(s[2]));
   }
-  state->features.sam2_fpn.clear();
-  state->features.sam2_pos.clear();
   return state;
+}
+
+}  // namespace
+
+std::shared_ptr<const PreparedImage> ImageEngine::prepare_image(const formats::Image& image) const {
+  check_image_not_empty(image, "set_image");
+  c10::InferenceMode inference;
+  auto p = std::make_shared<PreparedImage>();
+  p->width = image.width;
+  p->height = image.height;
+  p->pixels = preprocess_image(image, model_->config().image_size, model_->device());
+  return p;
+}
+
+std::shared_ptr<const ImageState> ImageEngine::set_image(const formats::Image& image) const {
+  return set_images({prepare_image(image)}).front();
+}
+
+std::vector<std::shared_ptr<const ImageState>> ImageEngine::set_images(
+    const std::vector<std::shared_ptr<const PreparedImage>>& images) const {
+  std::vector<std::shared_ptr<const ImageState>> out;
+  if (images.empty()) return out;
+  std::vector<torch::Tensor> pixels;
+  pixels.reserve(images.size());
+  for (size_t i = 0; i < images.size(); ++i) {
+    if (!images[i] || !images[i]->pixels.defined())
+      throw InvalidInput("set_images: image " + std::to_string(i) + " is missing (expected prepare_image's result)");
+    pixels.push_back(images[i]->pixels);
+  }
+  c10::InferenceMode inference;
+  StageTimer timer("set_image");
+  const BackboneFeatures f = compute_image_features(*model_, pixels.size() == 1 ? pixels[0] : torch::cat(pixels, 0));
+  out.reserve(images.size());
+  for (size_t i = 0; i < images.size(); ++i)
+    out.push_back(state_of(*model_, f, static_cast<int64_t>(i), images[i]->width, images[i]->height));
+  return out;
 }
 
 formats::SegmentResult ImageEngine::segment(const ImageState& state, const Prompt& prompt) const {

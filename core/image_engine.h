@@ -55,6 +55,7 @@ struct Prompt {
 
 class Sam3Model;   // weights, immutable after load
 class ImageState;  // one image's cached features
+class PreparedImage;  // one preprocessed model input (see ImageEngine::prepare_image)
 
 // Loads the model described by opts. \throws ModelMissing, ModelError, InvalidInput.
 std::shared_ptr<const Sam3Model> load_model(const ModelOptions& opts);
@@ -77,6 +78,17 @@ public:
 
   // Preprocesses and runs the backbone once. \throws InvalidInput for an empty image.
   std::shared_ptr<const ImageState> set_image(const formats::Image& image) const;
+
+  // set_image in two steps, so that a pipeline can preprocess on its IO
+  // threads and batch the backbone: prepare_image resizes and normalises one
+  // image (no model weights involved); set_images runs the backbone once for
+  // several prepared images (every image has the model's square input size,
+  // so any originals batch together) and returns what set_image would, one
+  // state per image, in order. Both are thread-safe.
+  // \throws InvalidInput for an empty image (set_images: a null entry).
+  std::shared_ptr<const PreparedImage> prepare_image(const formats::Image& image) const;
+  std::vector<std::shared_ptr<const ImageState>> set_images(
+      const std::vector<std::shared_ptr<const PreparedImage>>& images) const;
 
   // Runs one prompt set against cached features. \throws InvalidInput for a bad prompt.
   formats::SegmentResult segment(const ImageState& state, const Prompt& prompt) const;

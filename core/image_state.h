@@ -50,6 +50,14 @@ public:
   SamImageFeatures sam_features; // interactive head only (conv_s0/s1 applied once per image)
 };
 
+// A preprocessed image: [1, 3, R, R] float32 on the model's device.
+class PreparedImage {
+public:
+  int width = 0;  // original image size
+  int height = 0;
+  torch::Tensor pixels;
+};
+
 // Builds a Sam3Model from an already-constructed network (tests, `sam3 model
 // init`): moves it to `device`, puts it in eval mode.
 std::shared_ptr<const Sam3Model> make_model(const Sam3Config& config, Sam3Image net,

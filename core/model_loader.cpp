@@ -2,13 +2,19 @@
 // load_model: model folder / checkpoint -> Sam3Config + Sam3Image with its
 // weights + tokenizer, on the requested device. LibTorch threads are set here,
 // once per process.
+#include <dlfcn.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "core/checkpoint/model_files.h"
 #include "core/checkpoint/state_dict.h"
+#include "core/device_pool.h"
 #include "core/errors.h"
 #include "core/image_engine.h"
 #include "core/image_state.h"
@@ -25,6 +31,45 @@ constexpr const char* kTrackerPrefix = "tracker.";
 constexpr const char* kInteractivePrefix = "detector.inst_interactive_predictor.model.";
 constexpr const char* kSam2NeckKey = "detector.backbone.vision_backbone.sam2_convs.";
 
+// OpenMP wait policy. LibTorch (Debian) and OpenBLAS run their parallel
+// regions on libgomp, whose idle threads spin by default. When the cores are
+// shared (other processes, TBB's IO threads in `sam3 batch`, a container CPU
+// quota), a spinning thread burns the time slice that the thread it waits
+// for needs: on a busy 2-core machine the tiny model took ~1 s per stage
+// with 2 threads instead of ~15 ms. libgomp reads OMP_WAIT_POLICY once, in
+// its ELF constructor, before main() and before any of our code, and offers
+// no call to change it later. So this hook, placed in .preinit_array (run by
+// the dynamic loader before any shared library's constructor), re-executes
+// the program once with OMP_WAIT_POLICY=PASSIVE added to its environment,
+// unless the user chose a policy (OMP_WAIT_POLICY or GOMP_SPINCOUNT set).
+// The cost is one extra exec before LibTorch initialises (~10 ms). Passive
+// threads sleep on a futex between regions; at full size the wake-up cost
+// is far below 1% (docs/performance.md has the figures).
+// Any program that links this file (sam3, the tests that load models) gets it.
+void use_passive_openmp_wait(int /*argc*/, char** argv, char** envp) {
+  if (!argv || !envp) return;
+  size_t n = 0;
+  for (char** e = envp; *e; ++e, ++n)
+    if (std::strncmp(*e, "OMP_WAIT_POLICY=", 16) == 0 || std::strncmp(*e, "GOMP_SPINCOUNT=", 15) == 0) return;
+  static char kPassive[] = "OMP_WAIT_POLICY=PASSIVE";
+  std::vector<char*> env(envp, envp + n);
+  env.push_back(kPassive);
+  env.push_back(nullptr);
+  ::execve("/proc/self/exe", argv, env.data());
+  // Not reached unless exec failed (no /proc): run on with the default policy.
+}
+__attribute__((section(".preinit_array"), used)) void (*const sam3_preinit_openmp)(int, char**, char**) =
+    use_passive_openmp_wait;
+
+// OpenBLAS (the openmp build LibTorch links) sizes its own thread team from
+// the core count, not from at::set_num_threads; without this `--threads 1`
+// still ran BLAS on every core. Looked up at run time so that a build
+// against another BLAS links unchanged.
+void set_blas_threads(int n) {
+  using SetThreads = void (*)(int);
+  if (auto* f = reinterpret_cast<SetThreads>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) f(n);
+}
+
 // at::set_num_threads must run before the first parallel op and only once
 // (STYLE 8); set_num_interop_threads throws when called twice or late.
 void configure_threads(int threads) {
@@ -33,6 +78,8 @@ void configure_threads(int threads) {
     int n = threads > 0 ? threads : static_cast<int>(std::thread::hardware_concurrency());
     n = std::max(n, 1);
     at::set_num_threads(n);
+    set_blas_threads(n);
+    detail::note_intraop_threads(n);
     try {
       // The engine has no inter-op parallelism of its own (front-ends
       // parallelise across requests), so one inter-op thread is enough.

@@ -42,6 +42,9 @@ struct SessionOptions {
   std::vector<std::string> video_roots;   // video_path must be under one of these
   std::vector<std::string> url_schemes = {"https"};
   std::vector<std::string> url_hosts;     // empty: no host allowed (no video_url fetches)
+  std::string frame_storage = "auto";     // ram | ram_fp16 | ram_bf16 | disk | auto (core/video/frame_store.h)
+  int64_t max_frame_ram_mb = 8192;        // decoded frames kept in RAM per session before offloading
+  std::string offload_dir;                // where offloaded frames go ("" = the system temp folder)
 };
 
 // The REST daemon.

@@ -57,7 +57,7 @@ struct FrameStoreOptions {
 // the frames already there.
 class FrameStore {
  public:
-  // expected_frames (0 = unknown) bounds fetch() and sizes the disk file.
+  // expected_frames (0 = unknown) sizes the disk file and the index.
   // \throws InvalidInput for a non-positive resolution.
   explicit FrameStore(const FrameStoreOptions& options, int64_t expected_frames = 0);
   ~FrameStore();
@@ -75,10 +75,11 @@ class FrameStore {
   void finish(std::exception_ptr error = nullptr);
 
   // Frame i as [3, R, R] float32 in [-1, 1] on `device`: equal to
-  // preprocess_image(frame_i, R)[0]. Blocks while frame i is still to come
-  // (i below expected_frames, or unknown total, and not finished).
-  // \throws InvalidInput for i < 0; NotFound past the last frame once known;
-  // the loader's error when it failed before frame i.
+  // preprocess_image(frame_i, R)[0]. Blocks until frame i is added or the
+  // store is finished, so whoever fills the store must call finish() (as
+  // load_frames always does, also on failure).
+  // \throws InvalidInput for i < 0; once finished without frame i: the
+  // loader's error if it failed, NotFound otherwise.
   torch::Tensor fetch(int64_t i, const torch::Device& device = torch::kCPU) const;
 
   int64_t size() const;  // frames added so far

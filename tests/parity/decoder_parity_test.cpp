@@ -2,46 +2,26 @@
 // Parity of the DETR decoder (TransformerDecoder) with the reference, from the
 // golden stage inputs (encoder memory + pos, prompt tokens + mask) of each case.
 #include <cmath>
-#include <iostream>
 #include <string>
 
 #include "core/checkpoint/safetensors.h"
 #include "core/checkpoint/state_dict.h"
 #include "core/model/config.h"
 #include "core/model/detr_decoder.h"
-#include "test_util.h"
+#include "golden_util.h"
 
 namespace sam3::core {
 namespace {
 
-struct Diff {
-  double max_abs = 0, cosine = 0;
-};
-
-Diff diff(const torch::Tensor& got, const torch::Tensor& want) {
-  auto g = got.detach().to(torch::kFloat64).contiguous().view(-1);
-  auto w = want.detach().to(torch::kFloat64).contiguous().view(-1);
-  Diff d;
-  d.max_abs = (g - w).abs().max().item<double>();
-  const double den = std::max(g.norm().item<double>() * w.norm().item<double>(), 1e-30);
-  d.cosine = (g * w).sum().item<double>() / den;
-  return d;
-}
-
-void expect_close(const std::string& what, const torch::Tensor& got, const torch::Tensor& want, double tol) {
-  ASSERT_EQ(got.sizes(), want.sizes()) << what;
-  const Diff d = diff(got, want);
-  std::cout << "[parity] " << what << ": max_abs=" << d.max_abs << " cosine=" << d.cosine << std::endl;
-  EXPECT_LE(d.max_abs, tol) << what;
-  EXPECT_GE(d.cosine, 0.9999) << what;
-}
+using test::expect_close;
+using test::Tolerance;
 
 class DecoderParity : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(DecoderParity, MatchesGoldenPerLayer) {
   SAM3_REQUIRE_GOLDEN();
   c10::InferenceMode guard;
-  const std::string dir = test::golden_dir() + "/image_tiny/";
+  const std::string dir = test::image_tiny_dir();
   const auto cfg = Sam3Config::from_file(dir + "config.json");
   TransformerDecoder dec(cfg);
   load_state_dict_strict(*dec, load_safetensors(dir + "weights.safetensors"), "detector.transformer.decoder.");
@@ -58,25 +38,26 @@ TEST_P(DecoderParity, MatchesGoldenPerLayer) {
   for (int64_t l = 0; l < L; ++l) {
     const std::string p = "decoder.layer." + std::to_string(l);
     // Golden layer outputs are seq-first [Q, 1, D] / [1, 1, D]; ours batch-first.
-    expect_close(GetParam() + " " + p + ".tgt", out.layer_queries[l].transpose(0, 1), g.at(p + ".tgt"), 1e-4);
-    expect_close(GetParam() + " " + p + ".presence", out.layer_presence[l].transpose(0, 1), g.at(p + ".presence"),
-                 1e-4);
+    expect_close(GetParam() + " " + p + ".tgt", out.layer_queries[l].transpose(0, 1), g.at(p + ".tgt"));
+    expect_close(GetParam() + " " + p + ".presence", out.layer_presence[l].transpose(0, 1), g.at(p + ".presence"));
   }
-  expect_close(GetParam() + " decoder.hs", out.hs.transpose(1, 2), g.at("decoder.hs"), 1e-4);
-  expect_close(GetParam() + " decoder.ref_boxes", out.ref_boxes.transpose(1, 2), g.at("decoder.ref_boxes"), 1e-5);
+  expect_close(GetParam() + " decoder.hs", out.hs.transpose(1, 2), g.at("decoder.hs"));
+  expect_close(GetParam() + " decoder.ref_boxes", out.ref_boxes.transpose(1, 2), g.at("decoder.ref_boxes"),
+               Tolerance::absolute(1e-5));
   expect_close(GetParam() + " decoder.presence_logits", out.presence_logits.transpose(1, 2),
-               g.at("decoder.presence_logits"), 1e-4);
+               g.at("decoder.presence_logits"));
 
   // Final boxes from our own decoder outputs, and from the golden hs/refs (stage-isolated).
   auto boxes = dec->predict_boxes(out.hs.select(0, L - 1), out.ref_boxes.select(0, L - 1));
-  expect_close(GetParam() + " out.pred_boxes", boxes, g.at("out.pred_boxes"), 1e-5);
-  expect_close(GetParam() + " out.pred_boxes_xyxy", box_cxcywh_to_xyxy(boxes), g.at("out.pred_boxes_xyxy"), 1e-5);
+  expect_close(GetParam() + " out.pred_boxes", boxes, g.at("out.pred_boxes"), Tolerance::absolute(1e-5));
+  expect_close(GetParam() + " out.pred_boxes_xyxy", box_cxcywh_to_xyxy(boxes), g.at("out.pred_boxes_xyxy"),
+               Tolerance::absolute(1e-5));
   auto iso = dec->predict_boxes(g.at("decoder.hs").select(0, L - 1).transpose(0, 1),
                                 g.at("decoder.ref_boxes").select(0, L - 1).transpose(0, 1));
-  expect_close(GetParam() + " out.pred_boxes (from golden hs)", iso, g.at("out.pred_boxes"), 1e-5);
+  expect_close(GetParam() + " out.pred_boxes (from golden hs)", iso, g.at("out.pred_boxes"), Tolerance::absolute(1e-5));
   expect_close(GetParam() + " out.presence_logit_dec", out.presence_logits.select(0, L - 1),
-               g.at("out.presence_logit_dec"), 1e-4);
-  expect_close(GetParam() + " out.queries", out.hs.select(0, L - 1), g.at("out.queries"), 1e-4);
+               g.at("out.presence_logit_dec"));
+  expect_close(GetParam() + " out.queries", out.hs.select(0, L - 1), g.at("out.queries"));
 }
 
 // A batch of two prompts must give each item what it gives alone (checks the
@@ -84,7 +65,7 @@ TEST_P(DecoderParity, MatchesGoldenPerLayer) {
 TEST(DecoderBatch, EachItemMatchesItsSingleRun) {
   SAM3_REQUIRE_GOLDEN();
   c10::InferenceMode guard;
-  const std::string dir = test::golden_dir() + "/image_tiny/";
+  const std::string dir = test::image_tiny_dir();
   const auto cfg = Sam3Config::from_file(dir + "config.json");
   TransformerDecoder dec(cfg);
   load_state_dict_strict(*dec, load_safetensors(dir + "weights.safetensors"), "detector.transformer.decoder.");
@@ -103,15 +84,15 @@ TEST(DecoderBatch, EachItemMatchesItsSingleRun) {
   auto one0 = dec->forward(memory, pos, prompt, mask, grid, grid);
   auto one1 = dec->forward(mem1, pos, prompt, mask1, grid, grid);
   ASSERT_EQ(both.hs.size(1), 2);
-  expect_close("batch item 0 hs", both.hs.narrow(1, 0, 1), one0.hs, 1e-5);
-  expect_close("batch item 1 hs", both.hs.narrow(1, 1, 1), one1.hs, 1e-5);
-  expect_close("batch item 1 ref_boxes", both.ref_boxes.narrow(1, 1, 1), one1.ref_boxes, 1e-6);
-  expect_close("batch item 1 presence", both.presence_logits.narrow(1, 1, 1), one1.presence_logits, 1e-5);
+  expect_close("batch item 0 hs", both.hs.narrow(1, 0, 1), one0.hs, Tolerance::absolute(1e-5));
+  expect_close("batch item 1 hs", both.hs.narrow(1, 1, 1), one1.hs, Tolerance::absolute(1e-5));
+  expect_close("batch item 1 ref_boxes", both.ref_boxes.narrow(1, 1, 1), one1.ref_boxes, Tolerance::absolute(1e-6));
+  expect_close("batch item 1 presence", both.presence_logits.narrow(1, 1, 1), one1.presence_logits,
+               Tolerance::absolute(1e-5));
   EXPECT_GT((one1.hs - one0.hs).abs().max().item<double>(), 1e-3) << "the two items should differ";
 }
 
-INSTANTIATE_TEST_SUITE_P(Golden, DecoderParity,
-                         ::testing::Values("case0_text", "case1_text_box", "case2_boxes_only"));
+INSTANTIATE_TEST_SUITE_P(Golden, DecoderParity, ::testing::ValuesIn(test::image_case_names()));
 
 }  // namespace
 }  // namespace sam3::core

@@ -3,7 +3,6 @@
 // golden F_G level (neck.fpn.2), its position encoding (neck.pos.2) and the
 // golden prompt (prompt.tokens / prompt.mask): every layer's output, the
 // memory and the position encoding handed to the decoder, for the three cases.
-#include <iostream>
 #include <string>
 #include <vector>
 
@@ -11,39 +10,28 @@
 #include "core/checkpoint/state_dict.h"
 #include "core/model/config.h"
 #include "core/model/fusion_encoder.h"
-#include "test_util.h"
+#include "golden_util.h"
 
 namespace {
 
 using namespace sam3::core;
 
-const char* const kCases[] = {"case0_text", "case1_text_box", "case2_boxes_only"};
-
-std::string tiny_dir() { return sam3::test::golden_dir() + "/image_tiny/"; }
-
-void expect_close(const std::string& what, const torch::Tensor& got, const torch::Tensor& want) {
-  ASSERT_EQ(got.sizes(), want.sizes()) << what;
-  auto g = got.to(torch::kFloat64).contiguous().flatten();
-  auto w = want.to(torch::kFloat64).contiguous().flatten();
-  const double max_abs = (g - w).abs().max().item<double>();
-  const double cosine = (g.dot(w) / (g.norm() * w.norm() + 1e-30)).item<double>();
-  std::cout << "[fusion] " << what << ": max abs err " << max_abs << ", cosine " << cosine << "\n";
-  ::testing::Test::RecordProperty(what + " max_abs", std::to_string(max_abs));
-  EXPECT_LE(max_abs, 1e-4) << what;
-  EXPECT_GE(cosine, 0.9999) << what;
-}
+using sam3::test::expect_close;  // README bound: max abs err <= 1e-4, cosine >= 0.9999
+using sam3::test::image_tiny_dir;
+using sam3::test::kImageCases;
 
 TEST(FusionEncoderParity, LayersAndMemoryFromGoldenInputs) {
   SAM3_REQUIRE_GOLDEN();
   c10::InferenceMode guard;
-  auto cfg = Sam3Config::from_file(tiny_dir() + "config.json");
+  auto cfg = Sam3Config::from_file(image_tiny_dir() + "config.json");
   TransformerEncoderFusion enc(cfg);
-  load_state_dict_strict(*enc, load_safetensors(tiny_dir() + "weights.safetensors"), "detector.transformer.encoder.");
+  load_state_dict_strict(*enc, load_safetensors(image_tiny_dir() + "weights.safetensors"),
+                         "detector.transformer.encoder.");
   enc->eval();
-  auto pos = SafeTensorsFile(tiny_dir() + "case0_text.safetensors").get("neck.pos.2");  // first case only
-  for (const char* name : kCases) {
+  auto pos = SafeTensorsFile(image_tiny_dir() + "case0_text.safetensors").get("neck.pos.2");  // first case only
+  for (const char* name : kImageCases) {
     SCOPED_TRACE(name);
-    SafeTensorsFile g(tiny_dir() + name + ".safetensors");
+    SafeTensorsFile g(image_tiny_dir() + name + ".safetensors");
     std::vector<torch::Tensor> layers;
     auto out = enc->forward(g.get("neck.fpn.2"), pos, g.get("prompt.tokens"), g.get("prompt.mask"), &layers);
     ASSERT_EQ(static_cast<int>(layers.size()), cfg.encoder.num_layers);

@@ -4,7 +4,6 @@
 // boxes of each case: geometry tokens, their mask, the roi_align pooling, and
 // the assembled prompt (golden text features + our geometry tokens). Plus
 // golden-free checks of the padded-sequence semantics (B = 2, right padding).
-#include <iostream>
 #include <string>
 #include <vector>
 
@@ -15,32 +14,19 @@
 #include "core/model/config.h"
 #include "core/model/fusion_encoder.h"
 #include "core/model/geometry_encoder.h"
-#include "test_util.h"
+#include "golden_util.h"
 
 namespace {
 
 using namespace sam3::core;
 
-const char* const kCases[] = {"case0_text", "case1_text_box", "case2_boxes_only"};
-
-std::string tiny_dir() { return sam3::test::golden_dir() + "/image_tiny/"; }
-
-void expect_close(const std::string& what, const torch::Tensor& got, const torch::Tensor& want) {
-  ASSERT_EQ(got.sizes(), want.sizes()) << what;
-  if (want.numel() == 0) return;
-  auto g = got.to(torch::kFloat64).contiguous().flatten();
-  auto w = want.to(torch::kFloat64).contiguous().flatten();
-  const double max_abs = (g - w).abs().max().item<double>();
-  const double cosine = (g.dot(w) / (g.norm() * w.norm() + 1e-30)).item<double>();
-  std::cout << "[geometry] " << what << ": max abs err " << max_abs << ", cosine " << cosine << "\n";
-  ::testing::Test::RecordProperty(what + " max_abs", std::to_string(max_abs));
-  EXPECT_LE(max_abs, 1e-4) << what;
-  EXPECT_GE(cosine, 0.9999) << what;
-}
+using sam3::test::expect_close;  // README bound: max abs err <= 1e-4, cosine >= 0.9999 (empty: equal)
+using sam3::test::image_tiny_dir;
+using sam3::test::kImageCases;
 
 // The case's boxes as the processor sends them: [N, 4] cxcywh and [N] labels.
 GeometryPrompt case_prompt(const std::string& name) {
-  auto doc = nlohmann::json::parse(sam3::test::read_file(tiny_dir() + name + ".json"));
+  auto doc = nlohmann::json::parse(sam3::test::read_file(image_tiny_dir() + name + ".json"));
   std::vector<float> xs;
   std::vector<int64_t> labels;
   for (const auto& b : doc.at("prompts").at("boxes")) {
@@ -55,14 +41,15 @@ GeometryPrompt case_prompt(const std::string& name) {
 TEST(GeometryEncoderParity, TokensRoiAndPromptFromGoldenInputs) {
   SAM3_REQUIRE_GOLDEN();
   c10::InferenceMode guard;
-  auto cfg = Sam3Config::from_file(tiny_dir() + "config.json");
+  auto cfg = Sam3Config::from_file(image_tiny_dir() + "config.json");
   SequenceGeometryEncoder geo(cfg);
-  load_state_dict_strict(*geo, load_safetensors(tiny_dir() + "weights.safetensors"), "detector.geometry_encoder.");
+  load_state_dict_strict(*geo, load_safetensors(image_tiny_dir() + "weights.safetensors"),
+                         "detector.geometry_encoder.");
   geo->eval();
-  auto pos = SafeTensorsFile(tiny_dir() + "case0_text.safetensors").get("neck.pos.2");  // first case only
-  for (const char* name : kCases) {
+  auto pos = SafeTensorsFile(image_tiny_dir() + "case0_text.safetensors").get("neck.pos.2");  // first case only
+  for (const char* name : kImageCases) {
     SCOPED_TRACE(name);
-    SafeTensorsFile g(tiny_dir() + name + ".safetensors");
+    SafeTensorsFile g(image_tiny_dir() + name + ".safetensors");
     const GeometryPrompt prompt = case_prompt(name);
     const int64_t n_boxes = prompt.boxes.defined() ? prompt.boxes.size(0) : 0;
     auto out = geo->forward(prompt, g.get("neck.fpn.2"), pos);

@@ -20,40 +20,17 @@
 #include "core/model/preprocess.h"
 #include "core/model/sam3_image.h"
 #include "formats/image_io.h"
-#include "test_util.h"
+#include "golden_util.h"
 
 namespace sam3::core {
 namespace {
 
-struct Errors {
-  double max_abs = 0, cosine = 1;
-};
+using test::expect_close;
+using test::report_diff;
+using test::TensorDiff;
+using test::Tolerance;
 
-Errors compare(const std::string& what, const torch::Tensor& got, const torch::Tensor& want) {
-  EXPECT_EQ(got.sizes(), want.sizes()) << what;
-  if (got.sizes() != want.sizes()) return {1e30, 0};
-  auto g = got.to(torch::kFloat64).flatten();
-  auto w = want.to(torch::kFloat64).flatten();
-  Errors e;
-  if (g.numel() == 0) return e;
-  e.max_abs = (g - w).abs().max().item<double>();
-  const double denom = g.norm().item<double>() * w.norm().item<double>();
-  e.cosine = denom > 0 ? (g * w).sum().item<double>() / denom : 1.0;
-  const double scale = std::max(1.0, w.abs().max().item<double>());
-  std::cout << "[parity] " << what << ": max_abs=" << e.max_abs << " rel=" << e.max_abs / scale
-            << " cosine=" << e.cosine << std::endl;
-  return e;
-}
-
-void expect_close(const std::string& what, const torch::Tensor& got, const torch::Tensor& want, double tol,
-                  bool relative = false) {
-  Errors e = compare(what, got, want);
-  const double scale = relative ? std::max(1.0, want.abs().max().item<double>()) : 1.0;
-  EXPECT_LE(e.max_abs / scale, tol) << what;
-  EXPECT_GE(e.cosine, 0.9999) << what;
-}
-
-std::string dir() { return test::golden_dir() + "/image_tiny/"; }
+std::string dir() { return test::image_tiny_dir(); }
 
 nlohmann::json case_json(const std::string& name) {
   std::ifstream in(dir() + name + ".json");
@@ -157,18 +134,18 @@ TEST_P(ImageE2EParity, BackboneFromGoldenInput) {
   const auto img = formats::read_image_file(dir() + GetParam() + ".png");
   const auto pixels = preprocess_image(img, model()->config().image_size);
   // README: one grey level (2/255 after the [-1, 1] scaling).
-  Errors e = compare(GetParam() + " input.preprocessed", pixels, g.at("input.preprocessed"));
+  TensorDiff e = report_diff(GetParam() + " input.preprocessed", pixels, g.at("input.preprocessed"));
   EXPECT_LE(e.max_abs, 2.0 / 255.0 + 1e-6);
 
   BackboneFeatures f = compute_image_features(*model(), g.at("input.preprocessed"));
   ASSERT_EQ(f.fpn.size(), 3u);
   for (int i = 0; i < 3; ++i)
     expect_close(GetParam() + " neck.fpn." + std::to_string(i), f.fpn[static_cast<size_t>(i)],
-                 g.at("neck.fpn." + std::to_string(i)), 1e-3, /*relative=*/true);
+                 g.at("neck.fpn." + std::to_string(i)), Tolerance::absolute_or_relative(1e-3, 1e-3));
   const auto g0 = load_safetensors(dir() + "case0_text.safetensors");
   for (int i = 0; i < 3; ++i)
     expect_close(GetParam() + " neck.pos." + std::to_string(i), f.pos[static_cast<size_t>(i)],
-                 g0.at("neck.pos." + std::to_string(i)), 1e-5);
+                 g0.at("neck.pos." + std::to_string(i)), Tolerance::absolute(1e-5));
 }
 
 // forward_grounding from golden neck levels and text features.
@@ -188,7 +165,7 @@ TEST_P(ImageE2EParity, GroundingFromGoldenStageInputs) {
   TextFeatures t = compute_text_features(*model(), {text});
   EXPECT_TRUE(torch::equal(
       torch::tensor(model()->tokenizer().tokenize({text}, 32)[0]).reshape({1, 32}), g.at("text.token_ids")));
-  expect_close(GetParam() + " text.language_features", t.features, g.at("text.language_features"), 1e-4);
+  expect_close(GetParam() + " text.language_features", t.features, g.at("text.language_features"));
   EXPECT_TRUE(torch::equal(t.mask, g.at("text.language_mask")));
 
   TextFeatures golden_text{g.at("text.language_features"), g.at("text.language_mask")};
@@ -196,18 +173,19 @@ TEST_P(ImageE2EParity, GroundingFromGoldenStageInputs) {
   GroundingTrace trace;
   GroundingOutput out = model()->net().forward_grounding(f, golden_text, boxes, labels, &trace);
   const std::string c = GetParam() + " ";
-  expect_close(c + "geo.out", trace.geometry.tokens, g.at("geo.out"), 1e-4);
+  expect_close(c + "geo.out", trace.geometry.tokens, g.at("geo.out"));
   EXPECT_TRUE(torch::equal(trace.geometry.mask, g.at("geo.mask")));
-  expect_close(c + "prompt.tokens", trace.prompt.tokens, g.at("prompt.tokens"), 1e-4);
+  expect_close(c + "prompt.tokens", trace.prompt.tokens, g.at("prompt.tokens"));
   EXPECT_TRUE(torch::equal(trace.prompt.mask, g.at("prompt.mask")));
-  expect_close(c + "encoder.memory", trace.encoder.memory, g.at("encoder.memory"), 1e-4);
-  expect_close(c + "decoder.hs", trace.decoder.hs, g.at("decoder.hs").transpose(1, 2), 1e-4);
-  expect_close(c + "decoder.ref_boxes", trace.decoder.ref_boxes, g.at("decoder.ref_boxes").transpose(1, 2), 1e-4);
-  expect_close(c + "out.pred_logits", out.pred_logits, g.at("out.pred_logits"), 1e-4);
-  expect_close(c + "out.pred_boxes", out.pred_boxes, g.at("out.pred_boxes"), 1e-4);
-  expect_close(c + "out.presence_logit_dec", out.presence_logit_dec, g.at("out.presence_logit_dec"), 1e-4);
-  expect_close(c + "seg.pixel_embed", trace.segmentation.pixel_embed, g.at("seg.pixel_embed"), 1e-4);
-  expect_close(c + "out.pred_masks", out.pred_masks, g.at("out.pred_masks"), 1e-4, /*relative=*/true);
+  expect_close(c + "encoder.memory", trace.encoder.memory, g.at("encoder.memory"));
+  expect_close(c + "decoder.hs", trace.decoder.hs, g.at("decoder.hs").transpose(1, 2));
+  expect_close(c + "decoder.ref_boxes", trace.decoder.ref_boxes, g.at("decoder.ref_boxes").transpose(1, 2));
+  expect_close(c + "out.pred_logits", out.pred_logits, g.at("out.pred_logits"));
+  expect_close(c + "out.pred_boxes", out.pred_boxes, g.at("out.pred_boxes"));
+  expect_close(c + "out.presence_logit_dec", out.presence_logit_dec, g.at("out.presence_logit_dec"));
+  expect_close(c + "seg.pixel_embed", trace.segmentation.pixel_embed, g.at("seg.pixel_embed"));
+  expect_close(c + "out.pred_masks", out.pred_masks, g.at("out.pred_masks"),
+               Tolerance::absolute_or_relative(1e-4, 1e-4));
 }
 
 // The acceptance criterion: PNG in, processor outputs out.
@@ -260,14 +238,13 @@ TEST_P(ImageE2EParity, EngineMatchesProcessorOutputs) {
   GroundingOutput out = model()->net().forward_grounding(state->features, compute_text_features(*model(), {text}),
                                                          boxes, labels);
   const torch::Tensor probs = (out.pred_logits[0].squeeze(-1).sigmoid() * out.presence_logit_dec[0].sigmoid());
-  expect_close(GetParam() + " e2e proc.probs", probs, g.at("proc.probs"), 1e-3);
+  expect_close(GetParam() + " e2e proc.probs", probs, g.at("proc.probs"), Tolerance::absolute(1e-3));
   const torch::Tensor keep = torch::nonzero(probs > case_prompt(j).confidence_threshold).reshape({-1});
   EXPECT_TRUE(torch::equal(keep, g.at("proc.keep_idx"))) << keep << " vs " << g.at("proc.keep_idx");
-  expect_close(GetParam() + " e2e out.pred_boxes", out.pred_boxes, g.at("out.pred_boxes"), 1e-3);
+  expect_close(GetParam() + " e2e out.pred_boxes", out.pred_boxes, g.at("out.pred_boxes"), Tolerance::absolute(1e-3));
 }
 
-INSTANTIATE_TEST_SUITE_P(Golden, ImageE2EParity,
-                         ::testing::Values("case0_text", "case1_text_box", "case2_boxes_only"),
+INSTANTIATE_TEST_SUITE_P(Golden, ImageE2EParity, ::testing::ValuesIn(test::image_case_names()),
                          [](const auto& info) { return info.param; });
 
 // segment_texts: the batched path gives what single prompts give.
@@ -310,7 +287,7 @@ TEST(ImageE2EBf16, CloseToTheFloat32Reference) {
   c10::InferenceMode guard;
   const auto g = load_safetensors(dir() + "case1_text_box.safetensors");
   BackboneFeatures f = compute_image_features(*bf16, g.at("input.preprocessed"));
-  Errors e = compare("bf16 neck.fpn.2", f.fpn[2], g.at("neck.fpn.2"));
+  TensorDiff e = report_diff("bf16 neck.fpn.2", f.fpn[2], g.at("neck.fpn.2"));
   EXPECT_GT(e.max_abs, 0.0) << "bf16 autocast had no effect";
   EXPECT_GE(e.cosine, 0.99);
 
@@ -321,8 +298,8 @@ TEST(ImageE2EBf16, CloseToTheFloat32Reference) {
   GroundingOutput out = bf16->net().forward_grounding(
       state->features, compute_text_features(*bf16, {"red circle"}), boxes, labels);
   const torch::Tensor probs = out.pred_logits[0].squeeze(-1).sigmoid() * out.presence_logit_dec[0].sigmoid();
-  Errors p = compare("bf16 e2e proc.probs", probs, g.at("proc.probs"));
-  Errors m = compare("bf16 e2e out.pred_masks", out.pred_masks, g.at("out.pred_masks"));
+  TensorDiff p = report_diff("bf16 e2e proc.probs", probs, g.at("proc.probs"));
+  TensorDiff m = report_diff("bf16 e2e out.pred_masks", out.pred_masks, g.at("out.pred_masks"));
   EXPECT_LE(p.max_abs, 0.05);
   EXPECT_GE(m.cosine, 0.99);
 }

@@ -12,32 +12,21 @@
 #include "core/errors.h"
 #include "core/model/config.h"
 #include "core/model/neck.h"
-#include "test_util.h"
+#include "golden_util.h"
 
 namespace {
 
 using namespace sam3::core;
 
-const char* const kCases[] = {"case0_text", "case1_text_box", "case2_boxes_only"};
+using sam3::test::expect_close;
+using sam3::test::image_tiny_dir;
+using sam3::test::kImageCases;
+using sam3::test::Tolerance;
+
 const std::string kPrefix = "detector.backbone.vision_backbone.";
 
-std::string tiny_dir() { return sam3::test::golden_dir() + "/image_tiny/"; }
-
-void expect_close(const std::string& what, const torch::Tensor& got, const torch::Tensor& want, double abs_tol,
-                  double rel_tol) {
-  ASSERT_EQ(got.sizes(), want.sizes()) << what;
-  auto g = got.to(torch::kFloat64).contiguous().flatten();
-  auto w = want.to(torch::kFloat64).contiguous().flatten();
-  const double max_abs = (g - w).abs().max().item<double>();
-  const double rel = max_abs / std::max(w.abs().max().item<double>(), 1e-12);
-  const double cosine = (g.dot(w) / (g.norm() * w.norm() + 1e-30)).item<double>();
-  std::cout << "[neck] " << what << ": max abs err " << max_abs << ", rel " << rel << ", cosine " << cosine << "\n";
-  EXPECT_TRUE(max_abs <= abs_tol || rel <= rel_tol) << what << ": max abs " << max_abs << ", rel " << rel;
-  EXPECT_GE(cosine, 0.9999) << what;
-}
-
 Sam3DualViTDetNeck load_tiny_neck(const TensorMap& weights) {
-  auto cfg = Sam3Config::from_file(tiny_dir() + "config.json");
+  auto cfg = Sam3Config::from_file(image_tiny_dir() + "config.json");
   Sam3DualViTDetNeck neck(cfg);
   load_state_dict_strict(*neck, weights, kPrefix);
   neck->eval();
@@ -47,11 +36,11 @@ Sam3DualViTDetNeck load_tiny_neck(const TensorMap& weights) {
 TEST(NeckParity, LevelsFromGoldenTrunkOutput) {
   SAM3_REQUIRE_GOLDEN();
   c10::InferenceMode guard;
-  auto weights = load_safetensors(tiny_dir() + "weights.safetensors");
+  auto weights = load_safetensors(image_tiny_dir() + "weights.safetensors");
   auto neck = load_tiny_neck(weights);
-  for (const char* name : kCases) {
+  for (const char* name : kImageCases) {
     SCOPED_TRACE(name);
-    SafeTensorsFile g(tiny_dir() + name + ".safetensors");
+    SafeTensorsFile g(image_tiny_dir() + name + ".safetensors");
     auto trunk_out = g.get("vit.out");
     auto out = neck->forward_features(trunk_out);
     ASSERT_EQ(out.features.size(), 3u);
@@ -59,15 +48,17 @@ TEST(NeckParity, LevelsFromGoldenTrunkOutput) {
     EXPECT_TRUE(out.sam2_features.empty());
     for (int i = 0; i < 3; ++i) {
       const std::string key = "neck.fpn." + std::to_string(i);
-      expect_close(std::string(name) + " " + key, out.features[static_cast<size_t>(i)], g.get(key), 1e-4, 1e-4);
+      expect_close(std::string(name) + " " + key, out.features[static_cast<size_t>(i)], g.get(key),
+                   Tolerance::absolute_or_relative(1e-4, 1e-4));
     }
     // The 0.5 level is dropped by scalp=1 but its weights must still be right.
-    expect_close(std::string(name) + " neck.fpn.3", neck->forward_level(3, trunk_out), g.get("neck.fpn.3"), 1e-4,
-                 1e-4);
+    expect_close(std::string(name) + " neck.fpn.3", neck->forward_level(3, trunk_out), g.get("neck.fpn.3"),
+                 Tolerance::absolute_or_relative(1e-4, 1e-4));
     if (g.contains("neck.pos.0")) {  // stored in the first case only
       for (int i = 0; i < 3; ++i) {
         const std::string key = "neck.pos." + std::to_string(i);
-        expect_close(std::string(name) + " " + key, out.pos[static_cast<size_t>(i)], g.get(key), 1e-5, 1e-5);
+        expect_close(std::string(name) + " " + key, out.pos[static_cast<size_t>(i)], g.get(key),
+                     Tolerance::absolute_or_relative(1e-5, 1e-5));
       }
     }
   }
@@ -76,11 +67,11 @@ TEST(NeckParity, LevelsFromGoldenTrunkOutput) {
 TEST(NeckParity, WholeBackboneFromImage) {
   SAM3_REQUIRE_GOLDEN();
   c10::InferenceMode guard;
-  auto weights = load_safetensors(tiny_dir() + "weights.safetensors");
+  auto weights = load_safetensors(image_tiny_dir() + "weights.safetensors");
   auto neck = load_tiny_neck(weights);
-  for (const char* name : kCases) {
+  for (const char* name : kImageCases) {
     SCOPED_TRACE(name);
-    SafeTensorsFile g(tiny_dir() + name + ".safetensors");
+    SafeTensorsFile g(image_tiny_dir() + name + ".safetensors");
     auto input = g.get("input.preprocessed");
     const auto t0 = std::chrono::steady_clock::now();
     auto out = neck->forward(input);
@@ -91,8 +82,8 @@ TEST(NeckParity, WholeBackboneFromImage) {
     // From the image the trunk's error propagates: relative 1e-3 as for the ViT.
     for (int i = 0; i < 3; ++i) {
       const std::string key = "neck.fpn." + std::to_string(i);
-      expect_close(std::string(name) + " " + key + " (from image)", out.features[static_cast<size_t>(i)],
-                   g.get(key), 1e-4, 1e-3);
+      expect_close(std::string(name) + " " + key + " (from image)", out.features[static_cast<size_t>(i)], g.get(key),
+                   Tolerance::absolute_or_relative(1e-4, 1e-3));
     }
   }
 }
@@ -126,8 +117,8 @@ TEST(NeckParity, InteractiveConfigAddsSam2Neck) {
 
 TEST(NeckParity, GoldenCheckpointHasNoSam2Neck) {
   SAM3_REQUIRE_GOLDEN();
-  auto weights = load_safetensors(tiny_dir() + "weights.safetensors");
-  auto cfg = Sam3Config::from_file(tiny_dir() + "config.json");
+  auto weights = load_safetensors(image_tiny_dir() + "weights.safetensors");
+  auto cfg = Sam3Config::from_file(image_tiny_dir() + "config.json");
   cfg.enable_inst_interactivity = true;
   Sam3DualViTDetNeck neck(cfg);
   auto report = load_state_dict(*neck, weights, kPrefix);

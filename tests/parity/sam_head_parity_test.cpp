@@ -26,7 +26,7 @@
 #include "core/model/preprocess.h"
 #include "core/model/tracker_modules.h"
 #include "formats/image_io.h"
-#include "tests/test_util.h"
+#include "golden_util.h"
 
 namespace sam3::core {
 namespace {
@@ -34,11 +34,8 @@ namespace {
 constexpr int64_t kFrames = 6;
 constexpr double kTol = 1e-4;
 
-double max_abs(const torch::Tensor& a, const torch::Tensor& b) {
-  EXPECT_EQ(a.sizes(), b.sizes());
-  if (a.sizes() != b.sizes()) return INFINITY;
-  return (a.to(torch::kFloat32) - b.to(torch::kFloat32)).abs().max().item<double>();
-}
+// Max |a - b|, EXPECTing equal shapes (infinity when they differ).
+using test::max_abs_error;
 
 // An fp32 result against a bf16-rounded golden (the reference stores memories
 // in bf16): returns the largest excess of |ours - golden| over the bf16
@@ -122,10 +119,10 @@ TEST(SamHeadParity, Frame0PointOnConditioningFrame) {
   auto labels = torch::ones({1, 1}, torch::kInt32);
   ASSERT_TRUE(tr->use_multimask(true, 1));
   auto heads = tr->forward_sam_heads(tr->add_no_mem_embed(feats.f18), coords, labels, {}, feats.high_res, true);
-  const double e_low = max_abs(heads.low_res_masks, g.at("frame0.low_res_mask_logits"));
-  const double e_obj = max_abs(heads.object_score_logits, g.at("frame0.object_score_logits"));
-  const double e_ptr = max_abs(heads.obj_ptr, g.at("frame0.obj_ptr"));
-  const double e_iou = max_abs(std::get<0>(heads.ious.max(-1)).view({1, 1}), g.at("frame0.iou_score"));
+  const double e_low = max_abs_error(heads.low_res_masks, g.at("frame0.low_res_mask_logits"));
+  const double e_obj = max_abs_error(heads.object_score_logits, g.at("frame0.object_score_logits"));
+  const double e_ptr = max_abs_error(heads.obj_ptr, g.at("frame0.obj_ptr"));
+  const double e_iou = max_abs_error(std::get<0>(heads.ious.max(-1)).view({1, 1}), g.at("frame0.iou_score"));
   std::cout << "frame0: low-res logits max err " << e_low << " (|max| "
             << g.at("frame0.low_res_mask_logits").abs().max().item<double>() << "), object score " << e_obj
             << ", IoU " << e_iou << ", obj_ptr " << e_ptr << "\n";
@@ -142,9 +139,9 @@ TEST(SamHeadParity, Frame0PointOnConditioningFrame) {
                                                       .align_corners(false));
   auto [mem, pos] = tr->encode_new_memory(feats.f18, high, heads.object_score_logits, true);
   const double e_mem = max_excess_over_bf16_rounding(mem, g.at("frame0.maskmem_features"));
-  const double e_pos = max_abs(pos, g.at("maskmem_pos_enc"));
+  const double e_pos = max_abs_error(pos, g.at("maskmem_pos_enc"));
   std::cout << "frame0: maskmem_features max err beyond bf16 rounding " << e_mem << ", fp32 max err "
-            << max_abs(mem, g.at("frame0.maskmem_features")) << ", pos " << e_pos << "\n";
+            << max_abs_error(mem, g.at("frame0.maskmem_features")) << ", pos " << e_pos << "\n";
   EXPECT_LE(e_mem, kTol);
   EXPECT_LE(e_pos, 1e-5);
 
@@ -153,7 +150,7 @@ TEST(SamHeadParity, Frame0PointOnConditioningFrame) {
                                                        .size(std::vector<int64_t>{240, 320})
                                                        .mode(torch::kBilinear)
                                                        .align_corners(false));
-  const double e_video = max_abs(video, g.at("prompt.frame0.video_res_mask_logits"));
+  const double e_video = max_abs_error(video, g.at("prompt.frame0.video_res_mask_logits"));
   std::cout << "frame0: video-res logits max err " << e_video << "\n";
   EXPECT_LE(e_video, kTol);
   EXPECT_TRUE(torch::equal((video > 0).to(torch::kUInt8), g.at("frame0.video_res_mask")));
@@ -223,10 +220,10 @@ void run_propagation(bool own_memory, double tol) {
     auto iou = std::get<0>(heads.ious.max(-1));
     auto [mem, mpos] = tr->encode_new_memory(feats.f18, heads.high_res_masks, heads.object_score_logits, false);
 
-    const double e_low = max_abs(heads.low_res_masks, g.at(golden_key(t, "low_res_mask_logits")));
-    const double e_obj = max_abs(heads.object_score_logits, g.at(golden_key(t, "object_score_logits")));
-    const double e_iou = max_abs(iou, g.at(golden_key(t, "iou_score")));
-    const double e_ptr = max_abs(heads.obj_ptr, g.at(golden_key(t, "obj_ptr")));
+    const double e_low = max_abs_error(heads.low_res_masks, g.at(golden_key(t, "low_res_mask_logits")));
+    const double e_obj = max_abs_error(heads.object_score_logits, g.at(golden_key(t, "object_score_logits")));
+    const double e_iou = max_abs_error(iou, g.at(golden_key(t, "iou_score")));
+    const double e_ptr = max_abs_error(heads.obj_ptr, g.at(golden_key(t, "obj_ptr")));
     const auto& gmem = g.at(golden_key(t, "maskmem_features"));
     const double e_mem = max_excess_over_bf16_rounding(mem, gmem);
     std::cout << (own_memory ? "chained " : "") << "frame" << t << ": " << mems.size() << " memories, "
@@ -266,7 +263,7 @@ TEST(SamHeadParity, PropagationFrames1To5FromGoldenMemory) {
   {  // the port's preprocessing reproduces the golden frame 0 input
     auto img = formats::read_image_file(sam3::test::golden_dir() + "/tracker_tiny/frame0.png");
     std::cout << "frame0 preprocessing max err "
-              << max_abs(preprocess_image(img, 252), fixture().golden.at("frame0.preprocessed")) << "\n";
+              << max_abs_error(preprocess_image(img, 252), fixture().golden.at("frame0.preprocessed")) << "\n";
   }
   run_propagation(false, kTol);
 }
@@ -297,7 +294,7 @@ TEST(SamHeadParity, PredictInstOnFrame0) {
   // tracker path's point is in model pixels already).
   auto best = std::get<1>(r.iou.max(0)).item<int64_t>();
   auto golden_low = g.at("frame0.low_res_mask_logits")[0][0];
-  const double e = max_abs(r.low_res_logits[best], golden_low.clamp(-32, 32));
+  const double e = max_abs_error(r.low_res_logits[best], golden_low.clamp(-32, 32));
   std::cout << "predict_inst best-mask low-res max err vs tracker golden " << e << "\n";
   EXPECT_LE(e, kTol);
 
@@ -314,8 +311,8 @@ TEST(SamHeadParity, PredictInstOnFrame0) {
   const double stability = sam_stability_scores(all.masks.slice(1, 0, 1), 0.05).item<double>();
   const int64_t expect = stability >= 0.98 ? 0 : 1 + std::get<1>(all.iou_pred.slice(1, 1).max(-1)).item<int64_t>();
   std::cout << "single-mask: token 0 stability " << stability << " -> mask token " << expect << "\n";
-  EXPECT_LE(max_abs(r1.low_res_logits[0], all.masks[0][expect].clamp(-32, 32)), 1e-6);
-  EXPECT_LE(max_abs(r1.iou, all.iou_pred[0][expect].view({1})), 1e-6);
+  EXPECT_LE(max_abs_error(r1.low_res_logits[0], all.masks[0][expect].clamp(-32, 32)), 1e-6);
+  EXPECT_LE(max_abs_error(r1.iou, all.iou_pred[0][expect].view({1})), 1e-6);
 
   // Box prompt: corners labelled 2/3 before the clicks; a box alone works too.
   PredictInstPrompt b;

@@ -1,28 +1,19 @@
 // SPDX-License-Identifier: Apache-2.0
 // Parity of the dot-product scorer and of the final detections
 // (Sam3Image._update_scores_and_boxes) from the golden decoder outputs.
-#include <iostream>
 #include <string>
 
 #include "core/checkpoint/safetensors.h"
 #include "core/checkpoint/state_dict.h"
 #include "core/model/config.h"
 #include "core/model/dot_product_scoring.h"
-#include "test_util.h"
+#include "golden_util.h"
 
 namespace sam3::core {
 namespace {
 
-void expect_close(const std::string& what, const torch::Tensor& got, const torch::Tensor& want, double tol) {
-  ASSERT_EQ(got.sizes(), want.sizes()) << what;
-  auto g = got.to(torch::kFloat64).flatten();
-  auto w = want.to(torch::kFloat64).flatten();
-  const double max_abs = (g - w).abs().max().item<double>();
-  const double cosine = (g * w).sum().item<double>() / std::max(g.norm().item<double>() * w.norm().item<double>(), 1e-30);
-  std::cout << "[parity] " << what << ": max_abs=" << max_abs << " cosine=" << cosine << std::endl;
-  EXPECT_LE(max_abs, tol) << what;
-  EXPECT_GE(cosine, 0.9999) << what;
-}
+using test::expect_close;
+using test::Tolerance;
 
 struct Loaded {
   Sam3Config cfg;
@@ -31,7 +22,7 @@ struct Loaded {
 };
 
 Loaded load() {
-  const std::string dir = test::golden_dir() + "/image_tiny/";
+  const std::string dir = test::image_tiny_dir();
   Loaded m{Sam3Config::from_file(dir + "config.json")};
   const auto w = load_safetensors(dir + "weights.safetensors");
   m.dec = TransformerDecoder(m.cfg);
@@ -47,7 +38,7 @@ TEST_P(ScoringParity, LogitsBoxesAndPresenceMatchGolden) {
   SAM3_REQUIRE_GOLDEN();
   c10::InferenceMode guard;
   auto m = load();
-  const auto g = load_safetensors(test::golden_dir() + "/image_tiny/" + GetParam() + ".safetensors");
+  const auto g = load_safetensors(test::image_tiny_dir() + GetParam() + ".safetensors");
   const auto& prompt = g.at("prompt.tokens");
   const auto& mask = g.at("prompt.mask");
 
@@ -61,17 +52,18 @@ TEST_P(ScoringParity, LogitsBoxesAndPresenceMatchGolden) {
   auto all = m.scorer->forward(dec.hs, prompt, mask);
   ASSERT_EQ(all.sizes(), (std::vector<int64_t>{m.cfg.decoder.num_layers, 1, m.cfg.num_queries, 1}));
   expect_close(GetParam() + " out.pred_logits (all layers, last)", all.select(0, all.size(0) - 1),
-               g.at("out.pred_logits"), 1e-4);
+               g.at("out.pred_logits"));
 
   const auto det = finalize_detections(*m.dec, *m.scorer, dec, prompt, mask);
-  expect_close(GetParam() + " out.pred_logits", det.pred_logits, g.at("out.pred_logits"), 1e-4);
-  expect_close(GetParam() + " out.pred_boxes", det.pred_boxes, g.at("out.pred_boxes"), 1e-5);
-  expect_close(GetParam() + " out.pred_boxes_xyxy", det.pred_boxes_xyxy, g.at("out.pred_boxes_xyxy"), 1e-5);
-  expect_close(GetParam() + " out.presence_logit_dec", det.presence_logit_dec, g.at("out.presence_logit_dec"), 1e-4);
-  expect_close(GetParam() + " out.queries", det.queries, g.at("out.queries"), 1e-4);
+  expect_close(GetParam() + " out.pred_logits", det.pred_logits, g.at("out.pred_logits"));
+  expect_close(GetParam() + " out.pred_boxes", det.pred_boxes, g.at("out.pred_boxes"), Tolerance::absolute(1e-5));
+  expect_close(GetParam() + " out.pred_boxes_xyxy", det.pred_boxes_xyxy, g.at("out.pred_boxes_xyxy"),
+               Tolerance::absolute(1e-5));
+  expect_close(GetParam() + " out.presence_logit_dec", det.presence_logit_dec, g.at("out.presence_logit_dec"));
+  expect_close(GetParam() + " out.queries", det.queries, g.at("out.queries"));
   // What the processor thresholds.
   auto probs = (torch::sigmoid(det.pred_logits.squeeze(-1)) * torch::sigmoid(det.presence_logit_dec)).view(-1);
-  expect_close(GetParam() + " proc.probs", probs, g.at("proc.probs"), 1e-5);
+  expect_close(GetParam() + " proc.probs", probs, g.at("proc.probs"), Tolerance::absolute(1e-5));
 }
 
 TEST(ScoringBehaviour, PoolsOnlyValidTokensAndClamps) {
@@ -95,7 +87,7 @@ TEST(ScoringBehaviour, PoolsOnlyValidTokensAndClamps) {
   EXPECT_GE(big.abs().max().item<double>(), 12.0);
 }
 
-INSTANTIATE_TEST_SUITE_P(Golden, ScoringParity, ::testing::Values("case0_text", "case1_text_box", "case2_boxes_only"));
+INSTANTIATE_TEST_SUITE_P(Golden, ScoringParity, ::testing::ValuesIn(test::image_case_names()));
 
 }  // namespace
 }  // namespace sam3::core

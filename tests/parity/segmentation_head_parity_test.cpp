@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Parity of the mask head (UniversalSegmentationHead) from the golden neck
 // levels, encoder memory, prompt and last-layer decoder queries.
-#include <iostream>
 #include <string>
 #include <vector>
 
@@ -9,31 +8,20 @@
 #include "core/checkpoint/state_dict.h"
 #include "core/model/config.h"
 #include "core/model/segmentation_head.h"
-#include "test_util.h"
+#include "golden_util.h"
 
 namespace sam3::core {
 namespace {
 
-// README tolerance: max abs error; the error relative to max |golden| is printed too.
-void expect_close(const std::string& what, const torch::Tensor& got, const torch::Tensor& want, double tol) {
-  ASSERT_EQ(got.sizes(), want.sizes()) << what;
-  auto g = got.to(torch::kFloat64).flatten();
-  auto w = want.to(torch::kFloat64).flatten();
-  const double max_abs = (g - w).abs().max().item<double>();
-  const double scale = std::max(1.0, w.abs().max().item<double>());
-  const double cosine = (g * w).sum().item<double>() / std::max(g.norm().item<double>() * w.norm().item<double>(), 1e-30);
-  std::cout << "[parity] " << what << ": max_abs=" << max_abs << " max|golden|=" << scale << " rel=" << max_abs / scale
-            << " cosine=" << cosine << std::endl;
-  EXPECT_LE(max_abs, tol) << what;
-  EXPECT_GE(cosine, 0.9999) << what;
-}
+// README tolerance: max abs error <= 1e-4 (the default); the error relative to max |golden| is printed too.
+using test::expect_close;
 
 class SegmentationHeadParity : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(SegmentationHeadParity, MatchesGoldenAndLeavesInputsUntouched) {
   SAM3_REQUIRE_GOLDEN();
   c10::InferenceMode guard;
-  const std::string dir = test::golden_dir() + "/image_tiny/";
+  const std::string dir = test::image_tiny_dir();
   const auto cfg = Sam3Config::from_file(dir + "config.json");
   UniversalSegmentationHead head(cfg);
   load_state_dict_strict(*head, load_safetensors(dir + "weights.safetensors"), "detector.segmentation_head.");
@@ -47,10 +35,10 @@ TEST_P(SegmentationHeadParity, MatchesGoldenAndLeavesInputsUntouched) {
   const auto out = head->forward(fpn, g.at("out.queries"), memory, g.at("prompt.tokens"), g.at("prompt.mask"));
 
   expect_close(GetParam() + " seg.encoder_after_prompt_xattn", out.encoder_after_xattn,
-               g.at("seg.encoder_after_prompt_xattn"), 1e-4);
-  expect_close(GetParam() + " seg.pixel_embed", out.pixel_embed, g.at("seg.pixel_embed"), 1e-4);
-  expect_close(GetParam() + " out.pred_masks", out.pred_masks, g.at("out.pred_masks"), 1e-4);
-  expect_close(GetParam() + " out.semantic_seg", out.semantic_seg, g.at("out.semantic_seg"), 1e-4);
+               g.at("seg.encoder_after_prompt_xattn"));
+  expect_close(GetParam() + " seg.pixel_embed", out.pixel_embed, g.at("seg.pixel_embed"));
+  expect_close(GetParam() + " out.pred_masks", out.pred_masks, g.at("out.pred_masks"));
+  expect_close(GetParam() + " out.semantic_seg", out.semantic_seg, g.at("out.semantic_seg"));
 
   for (int i = 0; i < 3; ++i)
     EXPECT_TRUE(torch::equal(fpn[i], g.at("neck.fpn." + std::to_string(i)))) << "neck level " << i << " modified";
@@ -59,7 +47,7 @@ TEST_P(SegmentationHeadParity, MatchesGoldenAndLeavesInputsUntouched) {
   // The same head accepts the stacked [L, B, Q, D] decoder output (last layer used).
   auto hs = g.at("decoder.hs").transpose(1, 2);
   auto again = head->forward(fpn, hs, memory, g.at("prompt.tokens"), g.at("prompt.mask"));
-  expect_close(GetParam() + " out.pred_masks (from decoder.hs)", again.pred_masks, g.at("out.pred_masks"), 1e-4);
+  expect_close(GetParam() + " out.pred_masks (from decoder.hs)", again.pred_masks, g.at("out.pred_masks"));
 }
 
 // Two prompts against one cached image: backbone levels of batch 1 broadcast
@@ -67,7 +55,7 @@ TEST_P(SegmentationHeadParity, MatchesGoldenAndLeavesInputsUntouched) {
 TEST(SegmentationHeadBatch, PromptBatchBroadcastsOverOneImage) {
   SAM3_REQUIRE_GOLDEN();
   c10::InferenceMode guard;
-  const std::string dir = test::golden_dir() + "/image_tiny/";
+  const std::string dir = test::image_tiny_dir();
   const auto cfg = Sam3Config::from_file(dir + "config.json");
   UniversalSegmentationHead head(cfg);
   load_state_dict_strict(*head, load_safetensors(dir + "weights.safetensors"), "detector.segmentation_head.");
@@ -84,12 +72,11 @@ TEST(SegmentationHeadBatch, PromptBatchBroadcastsOverOneImage) {
                             torch::cat({prompt, prompt}, 1), torch::cat({mask, mask1}, 0));
   auto one1 = head->forward(fpn, q.flip(1), mem * 0.5, prompt, mask1);
   ASSERT_EQ(both.pred_masks.size(0), 2);
-  expect_close("batch item 0 pred_masks", both.pred_masks.narrow(0, 0, 1), g0.at("out.pred_masks"), 1e-4);
-  expect_close("batch item 1 pred_masks", both.pred_masks.narrow(0, 1, 1), one1.pred_masks, 1e-4);
+  expect_close("batch item 0 pred_masks", both.pred_masks.narrow(0, 0, 1), g0.at("out.pred_masks"));
+  expect_close("batch item 1 pred_masks", both.pred_masks.narrow(0, 1, 1), one1.pred_masks);
 }
 
-INSTANTIATE_TEST_SUITE_P(Golden, SegmentationHeadParity,
-                         ::testing::Values("case0_text", "case1_text_box", "case2_boxes_only"));
+INSTANTIATE_TEST_SUITE_P(Golden, SegmentationHeadParity, ::testing::ValuesIn(test::image_case_names()));
 
 }  // namespace
 }  // namespace sam3::core

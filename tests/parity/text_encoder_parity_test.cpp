@@ -3,7 +3,6 @@
 // (text.* in shared/golden/image_tiny/case*.safetensors): tokenizer ids,
 // token embeddings, every residual block, ln_final tokens, resized features
 // and the padding mask. Tolerance: max abs err <= 1e-4, cosine >= 0.9999.
-#include <iostream>
 #include <nlohmann/json.hpp>
 
 #include <fstream>
@@ -14,29 +13,19 @@
 #include "core/model/config.h"
 #include "core/model/text_encoder.h"
 #include "core/model/tokenizer.h"
-#include "test_util.h"
+#include "golden_util.h"
 
 namespace sam3::core {
 namespace {
 
-constexpr double kTol = 1e-4;
-
-void expect_close(const std::string& what, const torch::Tensor& got, const torch::Tensor& want) {
-  ASSERT_EQ(got.sizes(), want.sizes()) << what;
-  const auto g = got.to(torch::kFloat64).flatten(), w = want.to(torch::kFloat64).flatten();
-  const double err = (g - w).abs().max().item<double>();
-  const double cos = torch::dot(g, w).item<double>() / (g.norm().item<double>() * w.norm().item<double>() + 1e-30);
-  std::cout << "[text parity] " << what << ": max abs err " << err << ", cosine " << cos << "\n";
-  EXPECT_LE(err, kTol) << what;
-  EXPECT_GE(cos, 0.9999) << what;
-}
+using test::expect_close;  // default bound: max abs err <= 1e-4, cosine >= 0.9999
 
 class TextEncoderParity : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(TextEncoderParity, MatchesGolden) {
   SAM3_REQUIRE_GOLDEN();
   c10::InferenceMode guard;
-  const std::string dir = test::golden_dir() + "/image_tiny/";
+  const std::string dir = test::image_tiny_dir();
   const auto cfg = Sam3Config::from_file(dir + "config.json");
   VETextEncoder enc(cfg);
   enc->eval();
@@ -74,12 +63,11 @@ TEST_P(TextEncoderParity, MatchesGolden) {
   expect_close(GetParam() + " text.encoder_tokens", tt.forward(ids), golden.get("text.encoder_tokens"));
 }
 
-INSTANTIATE_TEST_SUITE_P(Cases, TextEncoderParity,
-                         ::testing::Values("case0_text", "case1_text_box", "case2_boxes_only"));
+INSTANTIATE_TEST_SUITE_P(Cases, TextEncoderParity, ::testing::ValuesIn(test::image_case_names()));
 
 TEST(TextEncoder, ParameterNamesAndShapesMatchTheCheckpoint) {
   SAM3_REQUIRE_GOLDEN();
-  const std::string dir = test::golden_dir() + "/image_tiny/";
+  const std::string dir = test::image_tiny_dir();
   const auto cfg = Sam3Config::from_file(dir + "config.json");
   VETextEncoder enc(cfg);
   const auto report = load_state_dict(*enc, load_safetensors(dir + "weights.safetensors"),

@@ -14,41 +14,21 @@
 #include "core/model/attention.h"
 #include "core/model/config.h"
 #include "core/model/vit_backbone.h"
-#include "test_util.h"
+#include "golden_util.h"
 
 namespace {
 
 using namespace sam3::core;
 
-const char* const kCases[] = {"case0_text", "case1_text_box", "case2_boxes_only"};
+using sam3::test::expect_close;
+using sam3::test::image_tiny_dir;
+using sam3::test::kImageCases;
+using sam3::test::Tolerance;
+
 const std::string kTrunkPrefix = "detector.backbone.vision_backbone.trunk.";
 
-std::string tiny_dir() { return sam3::test::golden_dir() + "/image_tiny/"; }
-
-struct Diff {
-  double max_abs, rel, cosine;
-};
-
-Diff compare(const torch::Tensor& got, const torch::Tensor& want) {
-  auto g = got.to(torch::kFloat64).contiguous().flatten();
-  auto w = want.to(torch::kFloat64).contiguous().flatten();
-  const double max_abs = (g - w).abs().max().item<double>();
-  const double scale = std::max(w.abs().max().item<double>(), 1e-12);
-  const double cosine = (g.dot(w) / (g.norm() * w.norm() + 1e-30)).item<double>();
-  return {max_abs, max_abs / scale, cosine};
-}
-
-void expect_close(const std::string& what, const torch::Tensor& got, const torch::Tensor& want, double rel_tol) {
-  ASSERT_EQ(got.sizes(), want.sizes()) << what;
-  const auto d = compare(got, want);
-  std::cout << "[vit] " << what << ": max abs err " << d.max_abs << ", rel " << d.rel << ", cosine " << d.cosine
-            << "\n";
-  EXPECT_LE(d.rel, rel_tol) << what;
-  EXPECT_GE(d.cosine, 0.9999) << what;
-}
-
 ViT load_tiny_vit(const TensorMap& weights) {
-  auto cfg = Sam3Config::from_file(tiny_dir() + "config.json");
+  auto cfg = Sam3Config::from_file(image_tiny_dir() + "config.json");
   ViT vit(cfg.vit);
   load_state_dict_strict(*vit, weights, kTrunkPrefix);
   vit->eval();
@@ -57,7 +37,7 @@ ViT load_tiny_vit(const TensorMap& weights) {
 
 TEST(VitParity, ConfigMatchesTinyPreset) {
   SAM3_REQUIRE_GOLDEN();
-  auto cfg = Sam3Config::from_file(tiny_dir() + "config.json");
+  auto cfg = Sam3Config::from_file(image_tiny_dir() + "config.json");
   auto tiny = Sam3Config::tiny();
   EXPECT_EQ(cfg.vit.embed_dim, tiny.vit.embed_dim);
   EXPECT_EQ(cfg.vit.depth, tiny.vit.depth);
@@ -70,8 +50,8 @@ TEST(VitParity, ConfigMatchesTinyPreset) {
 // The tables computed from the config equal the checkpoint's freqs_cis.
 TEST(VitParity, RopeTablesMatchCheckpoint) {
   SAM3_REQUIRE_GOLDEN();
-  auto weights = load_safetensors(tiny_dir() + "weights.safetensors");
-  auto cfg = Sam3Config::from_file(tiny_dir() + "config.json");
+  auto weights = load_safetensors(image_tiny_dir() + "weights.safetensors");
+  auto cfg = Sam3Config::from_file(image_tiny_dir() + "config.json");
   ViT vit(cfg.vit);  // freshly computed buffers, nothing loaded
   for (int i = 0; i < cfg.vit.depth; ++i) {
     const std::string key = kTrunkPrefix + "blocks." + std::to_string(i) + ".attn.freqs_cis";
@@ -114,11 +94,11 @@ TEST(VitParity, FullSizeRopeTables) {
 TEST(VitParity, MatchesReferencePerStage) {
   SAM3_REQUIRE_GOLDEN();
   c10::InferenceMode guard;
-  auto weights = load_safetensors(tiny_dir() + "weights.safetensors");
+  auto weights = load_safetensors(image_tiny_dir() + "weights.safetensors");
   auto vit = load_tiny_vit(weights);
-  for (const char* name : kCases) {
+  for (const char* name : kImageCases) {
     SCOPED_TRACE(name);
-    SafeTensorsFile g(tiny_dir() + name + ".safetensors");
+    SafeTensorsFile g(image_tiny_dir() + name + ".safetensors");
     auto input = g.get("input.preprocessed");
 
     VitTrace trace;
@@ -127,19 +107,21 @@ TEST(VitParity, MatchesReferencePerStage) {
     const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     std::cout << "[vit] " << name << ": tiny trunk forward " << ms << " ms\n";
 
-    expect_close(std::string(name) + " patch_embed", trace.patch_embed, g.get("vit.patch_embed"), 1e-4);
-    expect_close(std::string(name) + " ln_pre", trace.ln_pre, g.get("vit.ln_pre"), 1e-4);
+    expect_close(std::string(name) + " patch_embed", trace.patch_embed, g.get("vit.patch_embed"),
+                 Tolerance::relative(1e-4));
+    expect_close(std::string(name) + " ln_pre", trace.ln_pre, g.get("vit.ln_pre"), Tolerance::relative(1e-4));
     ASSERT_EQ(trace.blocks.size(), 4u);
     for (size_t i = 0; i < trace.blocks.size(); ++i) {
       const std::string key = "vit.block." + std::to_string(i);
       // Chained from the image.
-      expect_close(std::string(name) + " " + key + " (chained)", trace.blocks[i], g.get(key), 1e-3);
+      expect_close(std::string(name) + " " + key + " (chained)", trace.blocks[i], g.get(key),
+                   Tolerance::relative(1e-3));
       // Isolated: from the golden input of this block.
       auto in = i == 0 ? g.get("vit.ln_pre") : g.get("vit.block." + std::to_string(i - 1));
       auto got = vit->blocks[i]->as<VitBlockImpl>()->forward(in);
-      expect_close(std::string(name) + " " + key + " (from golden input)", got, g.get(key), 1e-3);
+      expect_close(std::string(name) + " " + key + " (from golden input)", got, g.get(key), Tolerance::relative(1e-3));
     }
-    expect_close(std::string(name) + " vit.out", out, g.get("vit.out"), 1e-3);
+    expect_close(std::string(name) + " vit.out", out, g.get("vit.out"), Tolerance::relative(1e-3));
   }
 }
 
@@ -148,9 +130,9 @@ TEST(VitParity, MatchesReferencePerStage) {
 TEST(VitParity, ChunkedAttentionGivesSameOutput) {
   SAM3_REQUIRE_GOLDEN();
   c10::InferenceMode guard;
-  auto weights = load_safetensors(tiny_dir() + "weights.safetensors");
+  auto weights = load_safetensors(image_tiny_dir() + "weights.safetensors");
   auto vit = load_tiny_vit(weights);
-  SafeTensorsFile g(tiny_dir() + std::string(kCases[0]) + ".safetensors");
+  SafeTensorsFile g(image_tiny_dir() + std::string(kImageCases[0]) + ".safetensors");
   auto input = g.get("input.preprocessed");
   auto full = vit->forward(input);
   const int64_t saved = attention_budget_bytes();

@@ -1,0 +1,83 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "core/device_pool.h"
+
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <set>
+
+#include "core/errors.h"
+#include "core/image_state.h"
+#include "core/log.h"
+#include "core/torch.h"
+
+namespace sam3::core {
+namespace {
+
+std::atomic<int> g_intraop_threads{0};
+
+}  // namespace
+
+namespace detail {
+void note_intraop_threads(int n) { g_intraop_threads.store(n); }
+}  // namespace detail
+
+int intraop_threads() {
+  const int n = g_intraop_threads.load();
+  return n > 0 ? n : at::get_num_threads();
+}
+
+void set_thread_intraop_threads(int n) {
+  // LibTorch initialises each thread's OpenMP team size lazily from the
+  // process-wide setting; do that first so it cannot overwrite ours later.
+  (void)at::get_num_threads();
+  // Looked up at run time: LibTorch links libgomp, this library need not.
+  using SetThreads = void (*)(int);
+  static const auto set = reinterpret_cast<SetThreads>(::dlsym(RTLD_DEFAULT, "omp_set_num_threads"));
+  if (set) set(std::max(1, n));
+}
+
+DevicePool::Device::Device(std::shared_ptr<const Sam3Model> model, size_t depth, const std::string& name)
+    : engine(std::move(model)), queue(std::make_unique<WorkQueue>(name, depth)) {}
+
+DevicePool::DevicePool(const ModelOptions& opts, const std::vector<std::string>& devices, size_t queue_depth) {
+  std::vector<std::string> names = devices.empty() ? std::vector<std::string>{opts.device} : devices;
+  std::set<std::string> seen;
+  std::vector<std::shared_ptr<const Sam3Model>> replicas;
+  for (const std::string& d : names) {
+    if (!seen.insert(d).second)
+      throw InvalidInput("device pool: device \"" + d + "\" is listed twice (expected each device once)");
+    ModelOptions o = opts;
+    o.device = d;
+    replicas.push_back(load_model(o));
+    SAM3_LOG_INF("device pool: model replica on " << d);
+  }
+  init(std::move(replicas), queue_depth);
+}
+
+DevicePool::DevicePool(std::vector<std::shared_ptr<const Sam3Model>> replicas, size_t queue_depth) {
+  init(std::move(replicas), queue_depth);
+}
+
+void DevicePool::init(std::vector<std::shared_ptr<const Sam3Model>> replicas, size_t queue_depth) {
+  if (replicas.empty()) throw InvalidInput("device pool: expected at least one model replica, got none");
+  for (size_t i = 0; i < replicas.size(); ++i) {
+    if (!replicas[i]) throw ModelMissing("device pool: replica " + std::to_string(i) + " is not loaded");
+    const std::string name = replicas[i]->device().str() + "#" + std::to_string(i);
+    devices_.push_back(std::make_unique<Device>(std::move(replicas[i]), queue_depth, name));
+  }
+}
+
+DevicePool::~DevicePool() {
+  // Stop every queue before any engine goes: a running job uses its engine.
+  for (auto& d : devices_) d->queue->shutdown();
+}
+
+size_t DevicePool::least_loaded() const {
+  size_t best = 0;
+  for (size_t i = 1; i < devices_.size(); ++i)
+    if (devices_[i]->in_flight.load() < devices_[best]->in_flight.load()) best = i;
+  return best;
+}
+
+}  // namespace sam3::core

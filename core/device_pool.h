@@ -1,0 +1,90 @@
+// SPDX-License-Identifier: Apache-2.0
+// Which device runs what, and how CPU threads are split.
+//
+// DevicePool: one model replica per device (e.g. cuda:0, cuda:1), each with
+// its own bounded WorkQueue, so inference on one device never waits for
+// another; submit() sends work to the least-loaded device (fewest jobs
+// queued or running, ties to the lowest index). A full pool refuses work at
+// once (Overloaded -> 503), never an unbounded queue.
+//
+// CPU threads: LibTorch's intra-op threads are a per-thread OpenMP setting.
+// Pipelines give their IO threads one intra-op thread (preprocessing must not
+// fight the model for cores) and the thread that runs the model the
+// configured count.
+//
+// Thread-safety: every DevicePool member may be called from any thread.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "core/image_engine.h"
+#include "core/work_queue.h"
+
+namespace sam3::core {
+
+// The intra-op thread count the model was configured with (ModelOptions::threads
+// resolved at the first load_model; all cores before any load).
+int intraop_threads();
+
+// Sets the intra-op threads LibTorch uses for work started on the calling
+// thread (no effect on other threads). No-op on LibTorch builds without OpenMP.
+void set_thread_intraop_threads(int n);
+
+namespace detail {
+// Called once by load_model when it configures LibTorch's threads.
+void note_intraop_threads(int n);
+}  // namespace detail
+
+class DevicePool {
+public:
+  // One replica of `opts`'s model per entry of `devices` ("cpu", "cuda:N");
+  // empty `devices`: opts.device alone. `queue_depth` jobs may wait per device.
+  // \throws what load_model throws, InvalidInput for a duplicate device.
+  DevicePool(const ModelOptions& opts, const std::vector<std::string>& devices, size_t queue_depth);
+  // From already-loaded replicas (tests, callers that load differently).
+  DevicePool(std::vector<std::shared_ptr<const Sam3Model>> replicas, size_t queue_depth);
+  ~DevicePool();
+  DevicePool(const DevicePool&) = delete;
+  DevicePool& operator=(const DevicePool&) = delete;
+
+  size_t size() const { return devices_.size(); }
+  const ImageEngine& engine(size_t device) const { return devices_.at(device)->engine; }
+  // Jobs queued or running on a device.
+  size_t load(size_t device) const { return devices_.at(device)->in_flight.load(); }
+  // The device submit() would pick now.
+  size_t least_loaded() const;
+
+  // Runs fn(engine, device_index) on the least-loaded device's queue.
+  // \throws Overloaded when that queue is full (then every queue is as full).
+  template <class F>
+  auto submit(F fn) -> Ticket<std::invoke_result_t<F, const ImageEngine&, size_t>> {
+    const size_t d = least_loaded();
+    Device& dev = *devices_[d];
+    dev.in_flight.fetch_add(1);
+    // Decrements when the job has run or was dropped unrun (the lambda dies).
+    auto done = std::shared_ptr<void>(nullptr, [&dev](void*) { dev.in_flight.fetch_sub(1); });
+    // A rejected job (Overloaded) releases `done` with its lambda.
+    return dev.queue->submit([fn = std::move(fn), &dev, d, done]() mutable {
+      auto release = std::move(done);
+      return fn(static_cast<const ImageEngine&>(dev.engine), d);
+    });
+  }
+
+private:
+  struct Device {
+    explicit Device(std::shared_ptr<const Sam3Model> model, size_t depth, const std::string& name);
+    ImageEngine engine;
+    std::unique_ptr<WorkQueue> queue;
+    std::atomic<size_t> in_flight{0};
+  };
+  void init(std::vector<std::shared_ptr<const Sam3Model>> replicas, size_t queue_depth);
+
+  std::vector<std::unique_ptr<Device>> devices_;
+};
+
+}  // namespace sam3::core

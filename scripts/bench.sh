@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Prints the performance figures of `sam3 bench` (docs/performance.md) for one
+# model: each thread count x dtype, one JSON line each on stdout and a one-line
+# summary each on stderr. Figures are printed, never asserted (CI runs it on
+# the tiny model; numbers from a shared runner are only indicative).
+#
+# Usage: scripts/bench.sh [sam3-binary] [model-folder]
+#   model-folder default: $SAM3_BENCH_MODEL, else ../shared/golden/image_tiny,
+#   else a random tiny model written by `sam3 model init` into a temp folder.
+# Environment: SAM3_BENCH_THREADS ("1 N"), SAM3_BENCH_DTYPES ("fp32 bf16"),
+#   SAM3_BENCH_ARGS (extra `sam3 bench` flags, e.g. "--runs 10"),
+#   SAM3_BPE_PATH (the CLIP vocabulary when the folder has none).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+SAM3=${1:-$root/build/sam3}
+MODEL=${2:-${SAM3_BENCH_MODEL:-}}
+golden="$root/../shared/golden"
+if [[ -z "${SAM3_BPE_PATH:-}" && -f "$golden/bpe_simple_vocab_16e6.txt.gz" ]]; then
+  export SAM3_BPE_PATH="$golden/bpe_simple_vocab_16e6.txt.gz"
+fi
+tmp=""
+cleanup() { [[ -n "$tmp" ]] && rm -rf "$tmp"; }
+trap cleanup EXIT
+if [[ -z "$MODEL" ]]; then
+  if [[ -f "$golden/image_tiny/weights.safetensors" ]]; then
+    MODEL="$golden/image_tiny"
+  else
+    tmp="$(mktemp -d)"
+    MODEL="$tmp/tiny"
+    "$SAM3" model init --preset tiny --out "$MODEL" --log-level warn >&2
+  fi
+fi
+cores=$(nproc)
+THREADS=${SAM3_BENCH_THREADS:-"1 $cores"}
+DTYPES=${SAM3_BENCH_DTYPES:-"fp32 bf16"}
+echo "sam3 bench: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $cores cores, load $(cut -d' ' -f1-3 /proc/loadavg), model $MODEL" >&2
+seen=""
+for t in $THREADS; do
+  case " $seen " in *" $t "*) continue ;; esac  # "1 1" on a 1-core runner
+  seen="$seen $t"
+  for d in $DTYPES; do
+    # shellcheck disable=SC2086
+    "$SAM3" bench --model "$MODEL" --threads "$t" --dtype "$d" --runs 5 --prompts 4 \
+      --batch-images 8 --backbone-batch 2 --video-frames 4 --log-level warn ${SAM3_BENCH_ARGS:-}
+  done
+done

@@ -1,0 +1,167 @@
+// SPDX-License-Identifier: Apache-2.0
+// The device pool's dispatch and back-pressure, the per-thread intra-op
+// setting, and the batched backbone (set_images == set_image per image), on a
+// random-weight tiny model (needs the CLIP BPE vocabulary of shared/golden).
+#include <condition_variable>
+#include <filesystem>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include "core/device_pool.h"
+#include "core/errors.h"
+#include "core/image_engine.h"
+#include "core/image_state.h"
+#include "core/model/sam3_image.h"
+#include "test_util.h"
+
+namespace sam3::core {
+namespace {
+
+std::string bpe_path() {
+  const std::string g = test::golden_dir();
+  const std::string p = g.empty() ? std::string() : g + "/bpe_simple_vocab_16e6.txt.gz";
+  return !p.empty() && std::filesystem::exists(p) ? p : std::string();
+}
+
+#define REQUIRE_BPE()                                                                     \
+  do {                                                                                    \
+    if (bpe_path().empty()) GTEST_SKIP() << "CLIP BPE vocabulary (shared/golden) absent"; \
+  } while (0)
+
+std::shared_ptr<const Sam3Model> tiny_model() {
+  static auto m = [] {
+    c10::InferenceMode guard;
+    torch::manual_seed(11);
+    const Sam3Config cfg = Sam3Config::tiny();
+    return make_model(cfg, Sam3Image(cfg), std::make_shared<const Tokenizer>(bpe_path()), "cpu", false);
+  }();
+  return m;
+}
+
+formats::Image test_image(int w, int h, int salt) {
+  formats::Image img{w, h, std::vector<uint8_t>(static_cast<size_t>(w) * static_cast<size_t>(h) * 3)};
+  for (size_t i = 0; i < img.rgb.size(); ++i) img.rgb[i] = static_cast<uint8_t>((i * 37 + salt * 101) % 251);
+  return img;
+}
+
+// A gate that blocks jobs until opened.
+struct Gate {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool open = false;
+  void wait() {
+    std::unique_lock<std::mutex> lk(mu);
+    cv.wait(lk, [&] { return open; });
+  }
+  void release() {
+    {
+      std::lock_guard<std::mutex> lk(mu);
+      open = true;
+    }
+    cv.notify_all();
+  }
+};
+
+TEST(DevicePool, SendsWorkToTheLeastLoadedDevice) {
+  REQUIRE_BPE();
+  DevicePool pool({tiny_model(), tiny_model()}, 4);
+  ASSERT_EQ(pool.size(), 2u);
+  Gate gate;
+  std::promise<void> started;
+  auto first = pool.submit([&](const ImageEngine&, size_t d) {
+    started.set_value();
+    gate.wait();
+    return d;
+  });
+  started.get_future().wait();
+  EXPECT_EQ(pool.load(0), 1u);
+  EXPECT_EQ(pool.least_loaded(), 1u);
+  auto second = pool.submit([](const ImageEngine&, size_t d) { return d; });
+  EXPECT_EQ(second.get(), 1u);  // device 0 was busy
+  gate.release();
+  EXPECT_EQ(first.get(), 0u);
+  // Both idle again: ties go to the lowest index.
+  EXPECT_EQ(pool.load(0), 0u);
+  EXPECT_EQ(pool.load(1), 0u);
+  EXPECT_EQ(pool.least_loaded(), 0u);
+}
+
+TEST(DevicePool, AFullPoolRefusesWorkAndDroppedTicketsFreeTheirSlot) {
+  REQUIRE_BPE();
+  DevicePool pool({tiny_model()}, 1);
+  Gate gate;
+  std::promise<void> started;
+  auto running = pool.submit([&](const ImageEngine&, size_t) {
+    started.set_value();
+    gate.wait();
+    return 1;
+  });
+  started.get_future().wait();
+  {
+    auto waiting = pool.submit([](const ImageEngine&, size_t) { return 2; });
+    EXPECT_EQ(pool.load(0), 2u);
+    EXPECT_THROW(pool.submit([](const ImageEngine&, size_t) { return 3; }), Overloaded);
+    EXPECT_EQ(pool.load(0), 2u);  // the refused job left no trace
+  }  // the waiting ticket is dropped: its job is cancelled
+  EXPECT_EQ(pool.load(0), 1u);
+  gate.release();
+  EXPECT_EQ(running.get(), 1);
+  EXPECT_EQ(pool.load(0), 0u);
+}
+
+TEST(DevicePool, RejectsAnEmptyPool) {
+  EXPECT_THROW(DevicePool({}, 4), InvalidInput);
+  EXPECT_THROW(DevicePool(std::vector<std::shared_ptr<const Sam3Model>>{nullptr}, 4), ModelMissing);
+}
+
+TEST(IntraopThreads, TheSettingIsPerThread) {
+  const int before = at::get_num_threads();
+  int inside = 0;
+  std::thread t([&] {
+    set_thread_intraop_threads(1);
+    inside = at::get_num_threads();
+  });
+  t.join();
+  EXPECT_EQ(inside, 1);
+  EXPECT_EQ(at::get_num_threads(), before);
+  EXPECT_GE(intraop_threads(), 1);
+}
+
+TEST(BatchedBackbone, SetImagesMatchesSetImagePerImage) {
+  REQUIRE_BPE();
+  c10::InferenceMode guard;
+  const ImageEngine engine(tiny_model());
+  const formats::Image a = test_image(64, 48, 1), b = test_image(30, 50, 2), c = test_image(80, 80, 3);
+  const auto batched = engine.set_images({engine.prepare_image(a), engine.prepare_image(b), engine.prepare_image(c)});
+  ASSERT_EQ(batched.size(), 3u);
+  const formats::Image* images[] = {&a, &b, &c};
+  double worst = 0;
+  for (size_t i = 0; i < 3; ++i) {
+    const auto single = engine.set_image(*images[i]);
+    EXPECT_EQ(batched[i]->width, images[i]->width);
+    EXPECT_EQ(batched[i]->height, images[i]->height);
+    ASSERT_EQ(batched[i]->features.fpn.size(), single->features.fpn.size());
+    for (size_t l = 0; l < single->features.fpn.size(); ++l) {
+      const auto& x = batched[i]->features.fpn[l];
+      ASSERT_EQ(x.sizes(), single->features.fpn[l].sizes());
+      worst = std::max(worst, (x - single->features.fpn[l]).abs().max().item<double>());
+    }
+    // A batched state owns its bytes (a copy, not a view of the batch).
+    EXPECT_EQ(ImageEngine::state_bytes(*batched[i]), ImageEngine::state_bytes(*single));
+    Prompt p;
+    p.text = "a thing";
+    p.confidence_threshold = 0.f;
+    const auto r1 = engine.segment(*batched[i], p);
+    const auto r2 = engine.segment(*single, p);
+    ASSERT_EQ(r1.instances.size(), r2.instances.size());
+    for (size_t k = 0; k < r1.instances.size(); ++k) EXPECT_NEAR(r1.instances[k].score, r2.instances[k].score, 1e-4);
+  }
+  std::cout << "batched vs single backbone max abs err: " << worst << "\n";
+  EXPECT_LE(worst, 1e-4);
+  EXPECT_THROW(engine.set_images({nullptr}), InvalidInput);
+  EXPECT_TRUE(engine.set_images({}).empty());
+}
+
+}  // namespace
+}  // namespace sam3::core
