@@ -35,7 +35,7 @@ void DaemonContext::set_model(std::shared_ptr<const core::Sam3Model> model) {
 std::shared_ptr<const core::ImageEngine> DaemonContext::engine() const {
   switch (state()) {
     case ServerState::loading: throw Overloaded("the model is still loading; retry shortly");
-    case ServerState::draining: throw Overloaded("the server is shutting down");
+    case ServerState::draining: break;  // admitted before the drain began: finish it
     case ServerState::no_model:
       throw ModelMissing(load_error().empty() ? "this daemon runs without a model (start it with --model DIR)"
                                               : "the model failed to load: " + load_error());

@@ -54,8 +54,10 @@ public:
   // Publishes the loaded model: builds the engine and the device queue.
   void set_model(std::shared_ptr<const core::Sam3Model> model);
 
-  // The engine for a model route. \throws Overloaded (503) while loading or
-  // draining, ModelMissing (503) when there is no model.
+  // The engine for a model route. \throws Overloaded (503) while loading,
+  // ModelMissing (503) when there is no model. While draining it still
+  // answers: the server refuses new requests at admission, and those
+  // admitted before the drain must finish.
   std::shared_ptr<const core::ImageEngine> engine() const;
   core::WorkQueue& queue() const;  // valid once engine() succeeded
 

@@ -145,7 +145,7 @@ Response error_response(const std::exception& e, const std::string& request_id) 
     // Internal failures are logged with their full text; the client sees it
     // too (no secrets live in these messages), prefixed by the request id.
     const std::string message = describe_exception(e);
-    if (status >= 500) SAM3_LOG_ERR("request " << request_id << ": " << type << ": " << message);
+    if (status >= 500 && status != 503) SAM3_LOG_ERR("request " << request_id << ": " << type << ": " << message);
     json body = formats::error_json(status, type, message);
     body["error"]["request_id"] = request_id;
     Response r = Response::json_body(body, status);

@@ -241,6 +241,9 @@ Response Server::handle(Request& req) {
   InFlight guard(ctx_.in_flight());
   const auto t0 = Clock::now();
   req.request_id = make_request_id(req.header("X-Request-Id"));
+  // Counted in flight first, then admitted: stop() flips the state and then
+  // waits for the count, so every admitted request is drained, never cut off.
+  const bool admitted = ctx_.state() != ServerState::draining;
   Router::Match m = router_.match(req.method == "HEAD" ? "GET" : req.method, req.path);
   // Metrics and logs label by route pattern, never the raw path.
   std::string endpoint = m.route ? m.route->pattern : (m.allowed.empty() ? "unmatched" : req.path);
@@ -266,6 +269,7 @@ Response Server::handle(Request& req) {
       throw HttpError(405, "method_not_allowed", req.method + " is not allowed on " + req.path + " (allowed: " + allow + ")");
     }
     const Route& route = *m.route;
+    if (!admitted && route.auth) throw Overloaded("the server is shutting down");
     if (route.auth) {
       const std::string key = auth_.check(req);
       req.client_key = key.empty() ? "addr:" + req.remote_addr : "key:" + key;

@@ -237,6 +237,7 @@ TEST_F(DaemonInference, StopDrainsInFlightRequests) {
   const json req = text_request(image("case2_boxes_only"), "red circle", 0.5);
   auto inflight = std::async(std::launch::async, [&] { return http(port, "POST", "/api/v1/image/segment", req.dump()); });
   while (d->server().context().in_flight().load() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // past admission, into the model
   d->server().stop();
   EXPECT_EQ(inflight.get().status, 200);  // finished, not cut off
   EXPECT_EQ(http(port, "GET", "/health").status, 0);  // nobody listens any more
