@@ -56,6 +56,22 @@ struct BenchOptions {
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
+// Process CPU seconds (user + system, all threads). On a shared machine the
+// wall time depends on the other processes; CPU time much less so.
+double cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  auto s = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) * 1e-6; };
+  return s(u.ru_utime) + s(u.ru_stime);
+}
+
+// Wall and CPU time of one measured call.
+struct Lap {
+  Clock::time_point t0 = Clock::now();
+  double c0 = cpu_seconds();
+  std::pair<double, double> stop() const { return {seconds_since(t0), cpu_seconds() - c0}; }
+};
+
 double peak_rss_mb() {
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
@@ -115,9 +131,9 @@ json bench_batch(const core::ImageEngine& engine, const AppConfig& cfg, const fo
   // Pure model: decoded up front, then prepare + backbone + prompt serially.
   std::vector<formats::Image> decoded;
   for (const auto& f : files) decoded.push_back(read_input_image(f, cfg));
-  auto t0 = Clock::now();
+  const Lap pure;
   for (const auto& img : decoded) engine.segment(*engine.set_image(img), prompt);
-  const double pure_s = seconds_since(t0);
+  const auto [pure_s, pure_cpu] = pure.stop();
 
   BatchCallbacks cb;
   cb.read = [&](const std::string& path) { return read_input_image(path, cfg); };
@@ -133,12 +149,15 @@ json bench_batch(const core::ImageEngine& engine, const AppConfig& cfg, const fo
   for (int b : batches) {
     BatchPipelineOptions po;
     po.backbone_batch = b;
+    const Lap lap;
     const BatchStats st = run_batch_pipeline(engine, files, prompt, po, cb);
+    const double cpu = lap.stop().second;
     const double ips = st.seconds > 0 ? static_cast<double>(st.done) / st.seconds : 0.0;
     best = std::max(best, ips);
     runs.push_back({{"backbone_batch", b},
                     {"seconds", st.seconds},
                     {"model_seconds", st.model_seconds},
+                    {"cpu_s", cpu},
                     {"images_per_s", ips},
                     {"vs_pure_model", pure_s > 0 ? ips * pure_s / o.batch_images : 0.0},
                     {"failed", st.failed}});
@@ -149,6 +168,7 @@ json bench_batch(const core::ImageEngine& engine, const AppConfig& cfg, const fo
   return {{"images", o.batch_images},
           {"io_threads", default_io_threads(core::intraop_threads())},
           {"pure_model_images_per_s", pure_ips},
+          {"pure_model_cpu_s", pure_cpu},
           {"pipeline", runs},
           {"best_vs_pure_model", pure_ips > 0 ? best / pure_ips : 0.0},
           {"output_bytes", bytes}};
@@ -188,39 +208,50 @@ int run_bench(const BenchOptions& o) {
   prompt.text = o.texts.front();
   prompt.confidence_threshold = cfg.segment.confidence_threshold;
 
+  // Wall and CPU seconds per measured run.
   std::vector<double> set_image_s, prompt_s, total_s, first_s, multi_s;
+  std::vector<double> set_image_cpu, prompt_cpu, total_cpu, first_cpu, multi_cpu;
   std::vector<std::string> many;
   for (int i = 0; i < o.prompts; ++i)
     many.push_back(o.texts[static_cast<size_t>(i) % o.texts.size()] + (i ? " " + std::to_string(i) : ""));
   for (int r = 0; r < o.warmup + o.runs; ++r) {
-    t0 = Clock::now();
+    Lap lap;
     const auto state = engine.set_image(image);
-    const double a = seconds_since(t0);
-    t0 = Clock::now();
+    const auto a = lap.stop();
+    lap = Lap();
     engine.segment(*state, prompt);
-    const double b = seconds_since(t0);
-    t0 = Clock::now();
+    const auto b = lap.stop();
+    lap = Lap();
     engine.segment_texts(*state, {many.front()}, prompt.confidence_threshold);
-    const double c = seconds_since(t0);
-    double d = c;
+    const auto c = lap.stop();
+    auto d = c;
     if (o.prompts > 1) {
-      t0 = Clock::now();
+      lap = Lap();
       engine.segment_texts(*state, many, prompt.confidence_threshold);
-      d = seconds_since(t0);
+      d = lap.stop();
     }
     if (r < o.warmup) continue;
-    set_image_s.push_back(a);
-    prompt_s.push_back(b);
-    total_s.push_back(a + b);
-    first_s.push_back(c);
-    multi_s.push_back(d);
+    set_image_s.push_back(a.first);
+    prompt_s.push_back(b.first);
+    total_s.push_back(a.first + b.first);
+    first_s.push_back(c.first);
+    multi_s.push_back(d.first);
+    set_image_cpu.push_back(a.second);
+    prompt_cpu.push_back(b.second);
+    total_cpu.push_back(a.second + b.second);
+    first_cpu.push_back(c.second);
+    multi_cpu.push_back(d.second);
   }
   const auto info = core::describe(engine.model());
   const double seg = percentile(total_s, 0.5);
   // The cost of each prompt after the first on a cached image: N prompts in
   // one segment_texts call against one prompt in the same call.
-  const double extra =
-      o.prompts > 1 ? std::max(0.0, percentile(multi_s, 0.5) - percentile(first_s, 0.5)) / (o.prompts - 1) : 0;
+  auto extra_of = [&](const std::vector<double>& multi, const std::vector<double>& first) {
+    return o.prompts > 1 ? std::max(0.0, percentile(multi, 0.5) - percentile(first, 0.5)) / (o.prompts - 1) : 0.0;
+  };
+  const double extra = extra_of(multi_s, first_s);
+  const double extra_cpu = extra_of(multi_cpu, first_cpu);
+  const double seg_cpu = percentile(total_cpu, 0.5);
   json out = {
       {"model", info.checkpoint},
       {"device", info.device},
@@ -235,12 +266,17 @@ int run_bench(const BenchOptions& o) {
       {"prompt_s", latency(prompt_s)},
       {"segment_s", latency(total_s)},
       {"images_per_s", seg > 0 ? 1.0 / seg : 0.0},
+      {"cpu_s", {{"set_image", percentile(set_image_cpu, 0.5)},
+                 {"prompt", percentile(prompt_cpu, 0.5)},
+                 {"segment", seg_cpu}}},
       {"cached_features",
        {{"prompts", o.prompts},
         {"first_prompt_s_p50", percentile(first_s, 0.5)},
         {"total_s_p50", percentile(multi_s, 0.5)},
         {"extra_prompt_s", extra},
-        {"extra_prompt_vs_segment", seg > 0 ? extra / seg : 0.0}}},
+        {"extra_prompt_vs_segment", seg > 0 ? extra / seg : 0.0},
+        {"extra_prompt_cpu_s", extra_cpu},
+        {"extra_prompt_cpu_vs_segment", seg_cpu > 0 ? extra_cpu / seg_cpu : 0.0}}},
   };
   if (o.batch_images > 0) out["batch"] = bench_batch(engine, cfg, image, prompt, o);
   if (o.video_frames > 0) out["video"] = bench_video(model, image, o.texts.front(), o.video_frames);
@@ -250,7 +286,8 @@ int run_bench(const BenchOptions& o) {
   std::cerr << "sam3 bench: " << info.image_size << " px, " << out["threads"] << " threads, " << info.dtype
             << ", load " << machine_before["loadavg"][0] << ": set_image " << out["set_image_s"]["p50"]
             << " s, prompt " << out["prompt_s"]["p50"] << " s, extra prompt " << extra << " s ("
-            << 100.0 * out["cached_features"]["extra_prompt_vs_segment"].get<double>() << "% of a segment)";
+            << 100.0 * out["cached_features"]["extra_prompt_vs_segment"].get<double>() << "% of a segment; CPU time "
+            << 100.0 * out["cached_features"]["extra_prompt_cpu_vs_segment"].get<double>() << "%)";
   if (out.contains("batch"))
     std::cerr << ", batch " << out["batch"]["pipeline"].back()["images_per_s"] << " img/s vs pure model "
               << out["batch"]["pure_model_images_per_s"] << " img/s";

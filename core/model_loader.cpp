@@ -55,8 +55,19 @@ void use_passive_openmp_wait(int /*argc*/, char** argv, char** envp) {
   std::vector<char*> env(envp, envp + n);
   env.push_back(kPassive);
   env.push_back(nullptr);
-  ::execve("/proc/self/exe", argv, env.data());
-  // Not reached unless exec failed (no /proc): run on with the default policy.
+  // Exec the file itself rather than /proc/self/exe, so the process keeps its
+  // name ("sam3", not "exe") for ps, top and pkill.
+  static char self[4096];
+  const ssize_t len = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (len > 0) self[len] = '\0';
+  if (len <= 0 || static_cast<size_t>(len) >= sizeof(self) - 1) return;
+  // Started through the dynamic loader (ld-linux*.so prog args): exec'ing it
+  // with the program's argv would run something else; keep the default.
+  const char* base = std::strrchr(self, '/');
+  if (std::strncmp(base ? base + 1 : self, "ld-", 3) == 0) return;
+  const bool deleted = std::strstr(self, " (deleted)") != nullptr;  // rebuilt while starting
+  ::execve(deleted ? "/proc/self/exe" : self, argv, env.data());
+  // Not reached unless exec failed: run on with the default policy.
 }
 __attribute__((section(".preinit_array"), used)) void (*const sam3_preinit_openmp)(int, char**, char**) =
     use_passive_openmp_wait;

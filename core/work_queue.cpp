@@ -52,13 +52,13 @@ void WorkQueue::shutdown() {
   std::deque<std::shared_ptr<detail::Job>> pending;
   {
     std::lock_guard<std::mutex> lk(mu_);
-    if (stopping_ && !thread_.joinable()) return;
     stopping_ = true;
     pending.swap(jobs_);
   }
   cv_.notify_all();
   for (auto& j : pending) j->cancel();
   if (!pending.empty()) SAM3_LOG_INF("queue '" << name_ << "': cancelled " << pending.size() << " waiting jobs");
+  std::lock_guard<std::mutex> jl(join_mu_);  // concurrent shutdowns join once
   if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
 }
 

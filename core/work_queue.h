@@ -131,6 +131,7 @@ private:
   std::condition_variable cv_;
   std::deque<std::shared_ptr<detail::Job>> jobs_;
   bool stopping_ = false;
+  std::mutex join_mu_;
   std::thread thread_;
 };
 

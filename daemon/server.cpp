@@ -121,6 +121,10 @@ int Server::start() {
                            "keep_alive_timeout_ms", "5000",
                            "request_timeout_ms", "60000",
                            "enable_auth_domain_check", "no",
+                           // Headers and body are separate writes: without
+                           // TCP_NODELAY, Nagle + delayed ACK add 40 ms per
+                           // keep-alive request.
+                           "tcp_nodelay", "1",
                            // civetweb answers CORS preflights itself with "*" by
                            // default; CORS is ours, and off unless configured.
                            "access_control_allow_origin", "",

@@ -13,6 +13,20 @@ SessionManager::SessionManager(std::vector<std::shared_ptr<const Sam3Model>> mod
     : models_(std::move(models)), limits_(std::move(limits)), session_options_(std::move(session_options)) {
   models_.erase(std::remove(models_.begin(), models_.end(), nullptr), models_.end());
   if (models_.empty()) throw ModelMissing("session manager: no model loaded");
+  // The deployment's session settings fill what the caller left at its defaults.
+  const VideoSessionOptions defaults;
+  if (session_options_.frame_storage == defaults.frame_storage && !limits_.frame_storage.empty())
+    session_options_.frame_storage = limits_.frame_storage;
+  if (session_options_.max_frame_ram_bytes == 0 && limits_.max_frame_ram_mb > 0)
+    session_options_.max_frame_ram_bytes = limits_.max_frame_ram_mb * 1024 * 1024;
+  if (session_options_.offload_dir.empty()) session_options_.offload_dir = limits_.offload_dir;
+  if (!limits_.temporal_disambiguation) {
+    const TrackOptions plain = TrackOptions::without_temporal_disambiguation();
+    session_options_.track.hotstart_delay = plain.hotstart_delay;
+    session_options_.track.hotstart_unmatch_thresh = plain.hotstart_unmatch_thresh;
+    session_options_.track.hotstart_dup_thresh = plain.hotstart_dup_thresh;
+    session_options_.track.recondition_every_nth_frame = plain.recondition_every_nth_frame;
+  }
 }
 
 size_t SessionManager::pick_locked() const {

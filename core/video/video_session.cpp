@@ -402,6 +402,8 @@ std::unique_ptr<FrameStore> make_store(const Sam3Model& model, const VideoSessio
   FrameStoreOptions fo;
   fo.resolution = model.config().image_size;
   fo.storage = frame_storage_from_string(o.frame_storage);
+  fo.max_ram_bytes = o.max_frame_ram_bytes;
+  fo.offload_dir = o.offload_dir;
   return std::make_unique<FrameStore>(fo, expected);
 }
 

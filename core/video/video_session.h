@@ -104,6 +104,8 @@ struct VideoSessionStatus {
 struct VideoSessionOptions {
   TrackOptions track;
   std::string frame_storage = "ram";  // see core/video/frame_store.h: ram, ram_fp16, disk, auto
+  int64_t max_frame_ram_bytes = 0;    // RAM kinds: TooLarge beyond; auto: offload beyond (0 = no limit)
+  std::string offload_dir;            // disk kinds ("" = the system temp folder)
   int64_t max_frames = 100'000;       // decode guard
   uint64_t max_pixels = 100'000'000;
   int64_t feature_cache_frames = 4;   // backbone outputs kept (recent frames)

@@ -219,5 +219,27 @@ TEST(Cli, ModelInitWritesALoadableFolder) {
   EXPECT_EQ(json::parse(r.out)["format"], "pt");
 }
 
+TEST(Cli, ReadmeMainJobRuns) {
+  // The README's demo: a random-weight model folder, then text prompts on the
+  // project's sample image (with the interactive head: points too).
+  SAM3_REQUIRE_GOLDEN();
+  TempDir dir;
+  auto r = run_sam3("model init --preset tiny --out " + dir.file("m") + " --bpe " + golden_bpe());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string sample = std::string(SAM3_SOURCE_DIR) + "/samples/shapes.png";
+  r = run_sam3("segment " + sample + " --model " + dir.file("m") + " --text 'red circle' --threshold 0");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto lines = json_lines(r.out);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(lines[0]["image_size"]["width"], 640);
+  EXPECT_EQ(lines[0]["num_masks"], 20);  // threshold 0 keeps every query of the tiny config
+  r = run_sam3("segment " + sample + " --model " + dir.file("m") + " --point 0.25,0.42 --point 0.9,0.1:neg");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  lines = json_lines(r.out);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(lines[0]["num_masks"], 3);  // the interactive head's three candidates
+  EXPECT_EQ(lines[0]["ious"].size(), 3u);
+}
+
 }  // namespace
 }  // namespace sam3::test
