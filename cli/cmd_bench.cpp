@@ -30,6 +30,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/image_inputs.h"
+#include "core/cpu_allocator.h"
 #include "core/device_pool.h"
 #include "core/image_engine.h"
 #include "core/video/video_session.h"
@@ -280,6 +281,10 @@ int run_bench(const BenchOptions& o) {
   };
   if (o.batch_images > 0) out["batch"] = bench_batch(engine, cfg, image, prompt, o);
   if (o.video_frames > 0) out["video"] = bench_video(model, image, o.texts.front(), o.video_frames);
+  const core::CpuAllocatorStats cache = core::cpu_allocator_stats();
+  out["cpu_cache"] = {{"cached_mb", static_cast<double>(cache.cached_bytes) / (1 << 20)},
+                      {"hits", cache.hits},
+                      {"misses", cache.misses}};
   out["peak_rss_mb"] = peak_rss_mb();
   out["loadavg_after"] = machine()["loadavg"];
   std::cout << out.dump() << "\n";

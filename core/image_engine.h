@@ -28,6 +28,7 @@ struct ModelOptions {
   int threads = 0;            // intra-op threads, 0 = all cores
   int64_t attention_budget_mb = 512;
   int resolution = 0;         // expected input resolution; 0 = the model's own (checked at load)
+  int64_t cpu_cache_mb = 2048; // freed large CPU tensor blocks kept for reuse (see core/cpu_allocator.h); 0 = off
 };
 
 // Box prompt: normalized [cx, cy, w, h] in [0,1]; positive or negative exemplar.

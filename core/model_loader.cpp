@@ -14,6 +14,7 @@
 
 #include "core/checkpoint/model_files.h"
 #include "core/checkpoint/state_dict.h"
+#include "core/cpu_allocator.h"
 #include "core/device_pool.h"
 #include "core/errors.h"
 #include "core/image_engine.h"
@@ -129,6 +130,9 @@ TensorMap with_interactive_names(const TensorMap& in) {
 
 std::shared_ptr<const Sam3Model> load_model(const ModelOptions& opts) {
   configure_threads(opts.threads);
+  if (opts.cpu_cache_mb < 0)
+    throw InvalidInput("CPU cache: expected 0 (off) or a positive number of MiB, got " + std::to_string(opts.cpu_cache_mb));
+  install_caching_cpu_allocator(opts.cpu_cache_mb << 20);
   const bool bf16 = parse_bf16(opts.dtype);
   if (opts.attention_budget_mb <= 0)
     throw InvalidInput("attention budget: expected a positive number of MiB, got " +

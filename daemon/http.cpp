@@ -48,21 +48,24 @@ Response Response::bytes(std::string body, std::string content_type, int status)
   return r;
 }
 
-json parse_json_body(const std::string& body) {
-  if (body.empty()) throw InvalidInput("expected a JSON object in the request body, got an empty body");
-  json j;
+json parse_json_text(const std::string& text, const std::string& what) {
   try {
     // Deeply nested documents are refused while parsing, before they can
     // cost memory or recursion depth; no request needs more than a few levels.
     constexpr int kMaxDepth = 32;
-    j = json::parse(body, [](int depth, json::parse_event_t, json&) {
+    return json::parse(text, [&what](int depth, json::parse_event_t, json&) {
       if (depth > kMaxDepth)
-        throw InvalidInput("request JSON is nested deeper than " + std::to_string(kMaxDepth) + " levels");
+        throw InvalidInput(what + " is nested deeper than " + std::to_string(kMaxDepth) + " levels");
       return true;
     });
   } catch (const json::parse_error& e) {
-    throw InvalidInput("request body is not valid JSON (byte " + std::to_string(e.byte) + "): " + e.what());
+    throw InvalidInput(what + " is not valid JSON (byte " + std::to_string(e.byte) + "): " + e.what());
   }
+}
+
+json parse_json_body(const std::string& body) {
+  if (body.empty()) throw InvalidInput("expected a JSON object in the request body, got an empty body");
+  json j = parse_json_text(body, "the request body");
   if (!j.is_object()) throw InvalidInput(std::string("expected a JSON object in the request body, got ") + j.type_name());
   return j;
 }

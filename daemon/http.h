@@ -68,6 +68,10 @@ struct Response {
   static Response bytes(std::string body, std::string content_type, int status = 200);
 };
 
+// Parses JSON text (any type) of at most 32 nesting levels; `what` names it
+// in errors ("the request body"). \throws InvalidInput.
+json parse_json_text(const std::string& text, const std::string& what);
+
 // Parses a JSON request body. \throws InvalidInput naming the position of the
 // syntax error, or when the document is not an object.
 json parse_json_body(const std::string& body);

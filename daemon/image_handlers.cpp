@@ -2,6 +2,7 @@
 // Image endpoints: segment (JSON or multipart), batch, cached-features and the
 // rendered overlays. Each handler parses and validates its input, runs core
 // calls on the device queue, and serialises the result with formats/.
+#include <algorithm>
 #include <chrono>
 #include <deque>
 #include <filesystem>
@@ -83,7 +84,19 @@ ImageJob segment_job(core::Prompt prompt) {
 // oldest files beyond a fixed count are removed so the folder stays bounded.
 class VizStore {
 public:
-  explicit VizStore(std::string dir) : dir_(std::move(dir)) {}
+  // Adopts overlays left by an earlier run (oldest first), so the folder
+  // stays bounded across restarts too.
+  explicit VizStore(std::string dir) : dir_(std::move(dir)) {
+    std::error_code ec;
+    std::vector<std::pair<std::filesystem::file_time_type, std::string>> found;
+    for (const auto& e : std::filesystem::directory_iterator(dir_, ec)) {
+      const std::string name = e.path().filename().string();
+      if (name.size() == 36 && name.ends_with(".png") && valid_id(name.substr(0, 32)))
+        found.emplace_back(e.last_write_time(ec), name.substr(0, 32));
+    }
+    std::sort(found.begin(), found.end());
+    for (auto& f : found) ids_.push_back(std::move(f.second));
+  }
 
   std::string save(const formats::Image& image, const formats::SegmentResult& result) {
     const std::string png = formats::encode_png(formats::render_overlay(image, result));
@@ -151,11 +164,7 @@ SegmentRequest segment_from_multipart(const DaemonContext& ctx, const Request& r
       r.image_bytes = p.data;
       have_image = true;
     } else if (p.name == "prompts") {
-      try {
-        prompts = json::parse(p.data);
-      } catch (const json::parse_error& e) {
-        throw InvalidInput(std::string("multipart field 'prompts' is not valid JSON: ") + e.what());
-      }
+      prompts = parse_json_text(p.data, "multipart field 'prompts'");
     } else if (p.name == "text") {
       if (!prompts.is_array()) throw InvalidInput("multipart: 'text' and a non-array 'prompts' cannot be combined");
       prompts.push_back({{"type", "text"}, {"text", p.data}});

@@ -105,9 +105,138 @@ torch::Tensor fill_holes_in_mask_scores(const torch::Tensor& x_in, int64_t max_a
   return cpu.to(x_in.device());
 }
 
+Association associate_detections(const torch::Tensor& det_masks, const std::vector<float>& det_scores,
+                                 const torch::Tensor& trk_masks, const std::vector<int64_t>& trk_ids,
+                                 const TrackOptions& o) {
+  const auto N = static_cast<int64_t>(trk_ids.size());
+  const auto D = static_cast<int64_t>(det_scores.size());
+  Association as;
+  as.det_to_matched.resize(static_cast<size_t>(D));
+  as.nonempty.assign(static_cast<size_t>(N), 0);
+  if (N) {
+    auto ne = to_floats((trk_masks > 0).flatten(1).any(1));
+    for (int64_t n = 0; n < N; ++n) as.nonempty[static_cast<size_t>(n)] = ne[static_cast<size_t>(n)] > 0;
+  }
+  if (N == 0) {  // new_det_thresh is not applied without tracks
+    for (int64_t d = 0; d < D; ++d) as.new_dets.push_back(d);
+    return as;
+  }
+  if (D == 0) {
+    for (int64_t n = 0; n < N; ++n)
+      if (as.nonempty[static_cast<size_t>(n)]) as.unmatched_ids.push_back(trk_ids[static_cast<size_t>(n)]);
+    return as;
+  }
+  auto iou = mask_iou(det_masks > 0, trk_masks > 0).to(torch::kCPU).contiguous();
+  auto a = iou.accessor<float, 2>();
+  for (int64_t n = 0; n < N; ++n) {
+    bool matched = false;
+    for (int64_t d = 0; d < D; ++d) matched = matched || a[d][n] >= o.trk_assoc_iou_thresh;
+    if (as.nonempty[static_cast<size_t>(n)] && !matched) as.unmatched_ids.push_back(trk_ids[static_cast<size_t>(n)]);
+  }
+  for (int64_t d = 0; d < D; ++d) {
+    bool overlaps = false;
+    int64_t best = 0;
+    for (int64_t n = 0; n < N; ++n) {
+      if (a[d][n] >= o.assoc_iou_thresh) {
+        overlaps = true;
+        as.det_to_matched[static_cast<size_t>(d)].push_back(trk_ids[static_cast<size_t>(n)]);
+      }
+      if (a[d][n] > a[d][best]) best = n;  // first maximum
+    }
+    const float s = det_scores[static_cast<size_t>(d)];
+    const bool is_new = s >= o.new_det_thresh && !overlaps;
+    if (is_new) as.new_dets.push_back(d);
+    if (s >= o.high_conf_thresh && !is_new && a[d][best] >= o.high_iou_thresh) {
+      const int64_t id = trk_ids[static_cast<size_t>(best)];
+      // A dict in the reference: a later detection overwrites, the key keeps its place.
+      auto it = std::find_if(as.high_conf.begin(), as.high_conf.end(), [&](const auto& p) { return p.first == id; });
+      if (it != as.high_conf.end()) it->second = d;
+      else as.high_conf.emplace_back(id, d);
+    }
+  }
+  return as;
+}
+
+std::set<int64_t> HotstartState::update(int64_t t, bool reverse, const std::vector<int64_t>& new_ids,
+                                        const Association& as, const std::function<bool(int64_t)>& alive) {
+  const int64_t diff = reverse ? t + opt_.hotstart_delay : t - opt_.hotstart_delay;
+  auto young = [&](int64_t id) {
+    auto it = first_frame_.find(id);
+    if (it == first_frame_.end()) return false;  // click objects are never hotstart-checked
+    return reverse ? it->second < diff : it->second > diff;
+  };
+  for (int64_t id : new_ids) {
+    if (!first_frame_.count(id)) first_frame_[id] = t;
+    keep_alive_[id] = opt_.init_trk_keep_alive;
+  }
+  std::set<int64_t> matched_ids;
+  for (const auto& v : as.det_to_matched) matched_ids.insert(v.begin(), v.end());
+  for (int64_t id : matched_ids) keep_alive_[id] = std::min<int64_t>(opt_.max_trk_keep_alive, keep_alive_[id] + 1);
+  for (int64_t id : as.unmatched_ids) {
+    auto it = std::find_if(unmatched_.begin(), unmatched_.end(), [&](const auto& p) { return p.first == id; });
+    if (it == unmatched_.end()) unmatched_.push_back({id, {t}});
+    else it->second.push_back(t);
+    keep_alive_[id] = std::max<int64_t>(opt_.min_trk_keep_alive, keep_alive_[id] - 1);
+  }
+  std::set<int64_t> removed;
+  for (const auto& [id, frames] : unmatched_) {
+    if (removed_.count(id) || removed.count(id) || !alive(id)) continue;
+    if (static_cast<int64_t>(frames.size()) >= opt_.hotstart_unmatch_thresh && young(id)) removed.insert(id);
+  }
+  for (const auto& matched : as.det_to_matched) {
+    if (matched.size() < 2) continue;
+    // The leader appeared first (last, in reverse); ties: first in list order.
+    auto first = [&](int64_t id) {
+      auto it = first_frame_.find(id);
+      return it != first_frame_.end() ? it->second : (reverse ? INT64_MIN : INT64_MAX);
+    };
+    int64_t leader = matched[0];
+    for (int64_t id : matched)
+      if (reverse ? first(id) > first(leader) : first(id) < first(leader)) leader = id;
+    for (int64_t id : matched) {
+      if (id == leader) continue;
+      auto key = std::make_pair(leader, id);
+      auto it = std::find_if(overlaps_.begin(), overlaps_.end(), [&](const auto& p) { return p.first == key; });
+      if (it == overlaps_.end()) overlaps_.push_back({key, {t}});
+      else it->second.push_back(t);
+    }
+  }
+  for (const auto& [key, frames] : overlaps_) {
+    const int64_t id = key.second;
+    if (removed_.count(id) || removed.count(id) || !alive(id)) continue;
+    if (young(id) && static_cast<int64_t>(frames.size()) >= opt_.hotstart_dup_thresh) removed.insert(id);
+  }
+  removed_.insert(removed.begin(), removed.end());
+  return removed;
+}
+
+int64_t HotstartState::keep_alive(int64_t id) const {
+  auto it = keep_alive_.find(id);
+  return it == keep_alive_.end() ? 0 : it->second;
+}
+
+std::vector<char> occlusion_suppression(const torch::Tensor& binary, const std::vector<int64_t>& last_occluded,
+                                        bool reverse, float iou_thresh) {
+  const int64_t N = binary.size(0);
+  std::vector<char> sup(static_cast<size_t>(N), 0);
+  if (N <= 1) return sup;
+  auto iou = mask_iou(binary, binary).to(torch::kCPU).contiguous();
+  auto a = iou.accessor<float, 2>();
+  for (int64_t i = 0; i < N; ++i)
+    for (int64_t j = i + 1; j < N; ++j) {
+      if (a[i][j] < iou_thresh) continue;
+      const int64_t li = last_occluded[static_cast<size_t>(i)], lj = last_occluded[static_cast<size_t>(j)];
+      // The more recently occluded one yields, but only to one occluded before (> -1).
+      if ((reverse ? li < lj : li > lj) && lj > kNeverOccluded) sup[static_cast<size_t>(i)] = 1;
+      if ((reverse ? lj < li : lj > li) && li > kNeverOccluded) sup[static_cast<size_t>(j)] = 1;
+    }
+  return sup;
+}
+
 Orchestrator::Orchestrator(TrackerModelImpl& tracker, const TrackOptions& options, int64_t num_frames,
                            int64_t video_h, int64_t video_w)
-    : tracker_(tracker), opt_(options), num_frames_(num_frames), video_h_(video_h), video_w_(video_w) {}
+    : tracker_(tracker), opt_(options), num_frames_(num_frames), video_h_(video_h), video_w_(video_w),
+      hotstart_(options) {}
 
 std::vector<int64_t> Orchestrator::object_ids() const {
   std::vector<int64_t> ids;
@@ -172,52 +301,9 @@ FrameObjects Orchestrator::step(int64_t t, bool reverse, const VideoDetections& 
   const int64_t D = det.scores.defined() ? det.scores.size(0) : 0;
   std::vector<float> dscore = D ? to_floats(det.scores) : std::vector<float>{};
 
-  // (c) association.
-  std::vector<char> nonempty(static_cast<size_t>(N), 0);
-  if (N) {
-    auto ne = to_floats((trk > 0).flatten(1).any(1));
-    for (int64_t n = 0; n < N; ++n) nonempty[static_cast<size_t>(n)] = ne[static_cast<size_t>(n)] > 0;
-  }
-  std::vector<char> is_new(static_cast<size_t>(D), 0);
-  std::vector<int64_t> unmatched;
-  std::vector<std::vector<int64_t>> det_to_matched(static_cast<size_t>(D));
-  std::vector<std::pair<int64_t, int64_t>> high_conf;  // (id, d), insertion-ordered, overwritten in place
-  if (N == 0) {
-    std::fill(is_new.begin(), is_new.end(), 1);  // new_det_thresh is not applied without tracks
-  } else if (D == 0) {
-    for (int64_t n = 0; n < N; ++n)
-      if (nonempty[static_cast<size_t>(n)]) unmatched.push_back(ids[static_cast<size_t>(n)]);
-  } else {
-    auto iou = mask_iou(det.mask_logits.to(dev) > 0, trk > 0).to(torch::kCPU).contiguous();
-    auto a = iou.accessor<float, 2>();
-    for (int64_t n = 0; n < N; ++n) {
-      bool matched = false;
-      for (int64_t d = 0; d < D; ++d) matched = matched || a[d][n] >= opt_.trk_assoc_iou_thresh;
-      if (nonempty[static_cast<size_t>(n)] && !matched) unmatched.push_back(ids[static_cast<size_t>(n)]);
-    }
-    for (int64_t d = 0; d < D; ++d) {
-      bool overlaps = false;
-      int64_t best = 0;
-      for (int64_t n = 0; n < N; ++n) {
-        if (a[d][n] >= opt_.assoc_iou_thresh) {
-          overlaps = true;
-          det_to_matched[static_cast<size_t>(d)].push_back(ids[static_cast<size_t>(n)]);
-        }
-        if (a[d][n] > a[d][best]) best = n;  // first maximum
-      }
-      const float s = dscore[static_cast<size_t>(d)];
-      is_new[static_cast<size_t>(d)] = s >= opt_.new_det_thresh && !overlaps;
-      if (s >= opt_.high_conf_thresh && !is_new[static_cast<size_t>(d)] && a[d][best] >= opt_.high_iou_thresh) {
-        const int64_t id = ids[static_cast<size_t>(best)];
-        auto it = std::find_if(high_conf.begin(), high_conf.end(), [&](const auto& p) { return p.first == id; });
-        if (it != high_conf.end()) it->second = d;
-        else high_conf.emplace_back(id, d);
-      }
-    }
-  }
-  std::vector<int64_t> new_dets;
-  for (int64_t d = 0; d < D; ++d)
-    if (is_new[static_cast<size_t>(d)]) new_dets.push_back(d);
+  // (c) association (on the hole-filled, not yet suppressed tracker masks).
+  Association as = associate_detections(det.mask_logits.to(dev), dscore, trk, ids, opt_);
+  std::vector<int64_t> new_dets = as.new_dets;
   // Object cap: keep the highest-scoring new detections.
   const int64_t room = std::max<int64_t>(0, opt_.max_num_objects - N);
   if (static_cast<int64_t>(new_dets.size()) > room) {
@@ -235,67 +321,23 @@ FrameObjects Orchestrator::step(int64_t t, bool reverse, const VideoDetections& 
   for (size_t i = 0; i < new_dets.size(); ++i) new_ids.push_back(++max_obj_id_);
 
   // (d) hotstart and keep-alive.
-  const int64_t H = opt_.hotstart_delay;
-  const int64_t diff = reverse ? t + H : t - H;
-  auto young = [&](int64_t id) {
-    auto it = first_frame_.find(id);
-    if (it == first_frame_.end()) return false;  // click objects are never hotstart-checked
-    return reverse ? it->second < diff : it->second > diff;
-  };
-  for (int64_t id : new_ids) {
-    first_frame_[id] = t;
-    keep_alive_[id] = opt_.init_trk_keep_alive;
-  }
-  std::set<int64_t> matched_ids;
-  for (const auto& v : det_to_matched) matched_ids.insert(v.begin(), v.end());
-  for (int64_t id : matched_ids) keep_alive_[id] = std::min<int64_t>(opt_.max_trk_keep_alive, keep_alive_[id] + 1);
-  for (int64_t id : unmatched) {
-    auto it = std::find_if(unmatched_frames_.begin(), unmatched_frames_.end(), [&](const auto& p) { return p.first == id; });
-    if (it == unmatched_frames_.end()) unmatched_frames_.push_back({id, {t}});
-    else it->second.push_back(t);
-    keep_alive_[id] = std::max<int64_t>(opt_.min_trk_keep_alive, keep_alive_[id] - 1);
-  }
-  std::set<int64_t> removed_set;
-  for (const auto& [id, frames] : unmatched_frames_) {
-    if (removed_.count(id) || !has_object(id)) continue;
-    if (static_cast<int64_t>(frames.size()) >= opt_.hotstart_unmatch_thresh && young(id)) removed_set.insert(id);
-  }
-  for (const auto& matched : det_to_matched) {
-    if (matched.size() < 2) continue;
-    int64_t leader = matched[0];
-    for (int64_t id : matched) {
-      const int64_t fl = first_frame_.count(leader) ? first_frame_[leader] : (reverse ? -1 : INT64_MAX);
-      const int64_t fi = first_frame_.count(id) ? first_frame_[id] : (reverse ? -1 : INT64_MAX);
-      if (reverse ? fi > fl : fi < fl) leader = id;
-    }
-    for (int64_t id : matched) {
-      if (id == leader) continue;
-      auto key = std::make_pair(leader, id);
-      auto it = std::find_if(overlap_pairs_.begin(), overlap_pairs_.end(), [&](const auto& p) { return p.first == key; });
-      if (it == overlap_pairs_.end()) overlap_pairs_.push_back({key, {t}});
-      else it->second.push_back(t);
-    }
-  }
-  for (const auto& [key, frames] : overlap_pairs_) {
-    const int64_t id = key.second;
-    if (removed_.count(id) || !has_object(id)) continue;
-    if (young(id) && static_cast<int64_t>(frames.size()) >= opt_.hotstart_dup_thresh) removed_set.insert(id);
-  }
+  const std::set<int64_t> removed_set =
+      hotstart_.update(t, reverse, new_ids, as, [this](int64_t id) { return has_object(id); });
   removed_now.assign(removed_set.begin(), removed_set.end());
   removed_.insert(removed_set.begin(), removed_set.end());
 
   // (e) periodic reconditioning on confident detections.
-  if (opt_.recondition_every_nth_frame > 0 && t % opt_.recondition_every_nth_frame == 0 && !high_conf.empty()) {
-    std::vector<TrackerBucket*> touched;
-    for (const auto& [id, d] : high_conf) {
+  if (opt_.recondition_every_nth_frame > 0 && t % opt_.recondition_every_nth_frame == 0 && !as.high_conf.empty()) {
+    // As the reference: each reconditioned object's bucket is consolidated
+    // at once (the whole bucket gets a conditioning frame at t).
+    for (const auto& [id, d] : as.high_conf) {
       const auto n = std::find(ids.begin(), ids.end(), id) - ids.begin();
-      if (removed_set.count(id) || obj[static_cast<size_t>(n)] <= opt_.high_conf_thresh) continue;
+      if (obj[static_cast<size_t>(n)] <= opt_.high_conf_thresh) continue;  // the raw object logit
       auto m = resize_logits(det.mask_logits.slice(0, d, d + 1).to(dev), S, S) > 0;  // [1, S, S]
       TrackerBucket* b = bucket_of(id);
       b->add_new_mask(t, id, m[0], f);
-      if (std::find(touched.begin(), touched.end(), b) == touched.end()) touched.push_back(b);
+      b->preflight(features);
     }
-    for (TrackerBucket* b : touched) b->preflight(features);
   }
 
   // (f) suppress tracks overlapping a more recently occluded one.
@@ -309,21 +351,10 @@ FrameObjects Orchestrator::step(int64_t t, bool reverse, const VideoDetections& 
                                      : removed_set.count(id)   ? kAlwaysOccluded
                                                                : kNeverOccluded;
     }
-    if (N > 1) {
-      auto bin = trk > 0;
-      auto iou = mask_iou(bin, bin).to(torch::kCPU).contiguous();
-      auto a = iou.accessor<float, 2>();
-      for (int64_t i = 0; i < N; ++i)
-        for (int64_t j = i + 1; j < N; ++j) {
-          if (a[i][j] < opt_.occlusion_suppression_iou) continue;
-          const int64_t li = last[static_cast<size_t>(i)], lj = last[static_cast<size_t>(j)];
-          if ((reverse ? li < lj : li > lj) && lj > kNeverOccluded) suppressed[static_cast<size_t>(i)] = 1;
-          if ((reverse ? lj < li : lj > li) && li > kNeverOccluded) suppressed[static_cast<size_t>(j)] = 1;
-        }
-    }
+    suppressed = occlusion_suppression(trk > 0, last, reverse, opt_.occlusion_suppression_iou);
     for (int64_t n = 0; n < N; ++n) {
       const int64_t id = ids[static_cast<size_t>(n)];
-      const bool occluded = !nonempty[static_cast<size_t>(n)] || suppressed[static_cast<size_t>(n)];
+      const bool occluded = !as.nonempty[static_cast<size_t>(n)] || suppressed[static_cast<size_t>(n)];
       last_occluded_[id] = occluded ? t : last[static_cast<size_t>(n)];
       if (suppressed[static_cast<size_t>(n)]) trk[n].fill_(kNoObjLogit);  // in place: outputs see it too
     }

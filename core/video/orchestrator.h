@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -46,6 +47,44 @@ torch::Tensor mask_iou(const torch::Tensor& a, const torch::Tensor& b);
 // area <= max_area -> 0.1; then foreground components of area <=
 // min(max_area, total/2) -> -0.1. x [N, h, w]; returns a new tensor.
 torch::Tensor fill_holes_in_mask_scores(const torch::Tensor& x, int64_t max_area);
+
+// _associate_det_trk: detections (mask logits [D, h, w], scores) against
+// the tracks (logits [N, h, w], ids in global order).
+struct Association {
+  std::vector<int64_t> new_dets;                      // detection indices that become objects
+  std::vector<int64_t> unmatched_ids;                 // non-empty tracks no detection matches (IoU < trk thresh)
+  std::vector<std::vector<int64_t>> det_to_matched;   // per detection: ids with IoU >= assoc thresh
+  std::vector<std::pair<int64_t, int64_t>> high_conf; // (id, detection) for reconditioning, insertion-ordered
+  std::vector<char> nonempty;                         // per track
+};
+Association associate_detections(const torch::Tensor& det_masks, const std::vector<float>& det_scores,
+                                 const torch::Tensor& trk_masks, const std::vector<int64_t>& trk_ids,
+                                 const TrackOptions& options);
+
+// _process_hotstart's metadata and decisions (accumulated over the whole
+// session, both directions): young objects unmatched for
+// hotstart_unmatch_thresh frames, or duplicating an older one for
+// hotstart_dup_thresh frames, are removed; keep-alive counters follow matches.
+class HotstartState {
+public:
+  explicit HotstartState(const TrackOptions& o) : opt_(o) {}
+  // Returns the ids removed on this frame; alive(id) tells whether an id still exists.
+  std::set<int64_t> update(int64_t t, bool reverse, const std::vector<int64_t>& new_ids, const Association& as,
+                           const std::function<bool(int64_t)>& alive);
+  int64_t keep_alive(int64_t id) const;
+
+private:
+  TrackOptions opt_;
+  std::map<int64_t, int64_t> first_frame_, keep_alive_;
+  std::vector<std::pair<int64_t, std::vector<int64_t>>> unmatched_;
+  std::vector<std::pair<std::pair<int64_t, int64_t>, std::vector<int64_t>>> overlaps_;
+  std::set<int64_t> removed_;
+};
+
+// _get_objects_to_suppress_based_on_most_recently_occluded: binary [N, h, w],
+// last occluded frame per track (-1 never, 100000 removed by hotstart now).
+std::vector<char> occlusion_suppression(const torch::Tensor& binary, const std::vector<int64_t>& last_occluded,
+                                        bool reverse, float iou_thresh);
 
 // One frame's raw output: binary masks at the video size per object id.
 struct FrameObjects {
@@ -101,12 +140,8 @@ private:
   std::map<int64_t, float> obj_score_;
   std::map<int64_t, std::map<int64_t, float>> frame_scores_;  // t -> id -> score
   std::map<int64_t, int64_t> last_occluded_;
-  // Hotstart metadata (insertion-ordered where the reference iterates dicts).
-  std::map<int64_t, int64_t> first_frame_;
-  std::vector<std::pair<int64_t, std::vector<int64_t>>> unmatched_frames_;
-  std::map<int64_t, int64_t> keep_alive_;
-  std::vector<std::pair<std::pair<int64_t, int64_t>, std::vector<int64_t>>> overlap_pairs_;
-  std::set<int64_t> removed_;
+  HotstartState hotstart_;
+  std::set<int64_t> removed_;  // by hotstart or the user: hidden from outputs
 };
 
 }  // namespace sam3::core

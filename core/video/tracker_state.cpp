@@ -208,7 +208,7 @@ TrackerFrameOutput TrackerBucket::consolidate(int64_t t, const FrameFeatures& f)
   auto fe = expand(f, B);
   auto [feat, pos] = model_.encode_new_memory(fe.f72, high, out.object_score_logits, /*is_mask_from_pts=*/true);
   if (!maskmem_pos_enc_.defined()) maskmem_pos_enc_ = pos.slice(0, 0, 1).clone();
-  out.maskmem_features = feat;
+  out.maskmem_features = feat.to(torch::kBFloat16);  // the reference stores memories in bf16
   out.maskmem_pos_enc = maskmem_pos_enc_.expand({B, -1, -1, -1});
   out.eff_iou_score = memory_eff_iou_score(out.object_score_logits, out.iou_score).item<double>();
   return out;
@@ -244,10 +244,16 @@ BucketTrackResult TrackerBucket::track_frame(int64_t t, bool reverse, const Fram
     tracked_[t] = reverse;
     return r;
   }
-  if (cond_.empty())
-    throw ModelError("tracker bucket: frame " + std::to_string(t) + " cannot be tracked without a conditioning frame");
   const TrackerConfig& cfg = model_.config();
   const int64_t B = static_cast<int64_t>(obj_ids_.size());
+  if (cond_.empty()) {
+    // Every prompt of the bucket was cleared: nothing to track from (the
+    // reference resets such a bucket's results); report absent objects.
+    const int64_t lr = cfg.low_res_mask_size();
+    r.pred_masks = torch::full({B, 1, lr, lr}, kNoObjScore, f.f72.options().dtype(torch::kFloat32));
+    r.object_score_logits = torch::full({B, 1}, -10.0f, f.f72.options().dtype(torch::kFloat32));
+    return r;
+  }
   const int64_t sign = reverse ? -1 : 1;
   auto fe = expand(f, B);
 
@@ -316,7 +322,7 @@ BucketTrackResult TrackerBucket::track_frame(int64_t t, bool reverse, const Fram
   if (run_mem_encoder) {
     auto [feat, pos] = model_.encode_new_memory(fe.f72, sam.high_res_masks, out.object_score_logits, false);
     if (!maskmem_pos_enc_.defined()) maskmem_pos_enc_ = pos.slice(0, 0, 1).clone();
-    out.maskmem_features = feat;
+    out.maskmem_features = feat.to(torch::kBFloat16);  // the reference stores memories in bf16
     out.maskmem_pos_enc = maskmem_pos_enc_.expand({B, -1, -1, -1});
   }
   non_cond_[t] = out;
@@ -336,7 +342,7 @@ void TrackerBucket::overwrite_memory(int64_t t, const FrameFeatures& f, const to
   for (auto* store : {&cond_, &non_cond_}) {
     auto it = store->find(t);
     if (it == store->end()) continue;
-    it->second.maskmem_features = feat;
+    it->second.maskmem_features = feat.to(torch::kBFloat16);
     it->second.maskmem_pos_enc = maskmem_pos_enc_.expand({B, -1, -1, -1});
   }
 }

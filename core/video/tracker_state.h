@@ -79,7 +79,7 @@ public:
   void preflight(const FeatureProvider& features);
 
   // Tracks one frame (a consolidated conditioning frame returns its stored
-  // output). \throws ModelError when the bucket has no conditioning frame.
+  // output; a bucket left without conditioning frame reports absent objects).
   BucketTrackResult track_frame(int64_t t, bool reverse, const FrameFeatures& f, bool run_mem_encoder);
 
   // Re-encodes the memory of frame t from masks [B, 1, S, S] (logits, passed

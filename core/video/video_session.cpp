@@ -281,6 +281,13 @@ struct VideoSession::Impl {
 
   std::pair<Mode, std::set<int64_t>> decide_mode() const {
     if (history.empty()) return {Mode::full, {}};
+    // Unlike the reference (clicks after a text prompt lead to tracker-only
+    // propagation), the first propagation after a text/exemplar prompt always
+    // runs the detector loop, clicked objects included.
+    const bool detector_prompt = text_prompt.has_value() || !exemplars.empty();
+    const bool full_ran = std::any_of(history.begin(), history.end(),
+                                      [](const Action& a) { return a.type == ActionType::full; });
+    if (detector_prompt && !full_ran) return {Mode::full, {}};
     const Action& last = history.back();
     if (last.type == ActionType::fetch) return {Mode::fetch, {}};
     if (last.type == ActionType::partial || last.type == ActionType::full) {

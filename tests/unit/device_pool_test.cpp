@@ -2,12 +2,16 @@
 // The device pool's dispatch and back-pressure, the per-thread intra-op
 // setting, and the batched backbone (set_images == set_image per image), on a
 // random-weight tiny model (needs the CLIP BPE vocabulary of shared/golden).
+#include <c10/core/CPUAllocator.h>
+
 #include <condition_variable>
+#include <cstring>
 #include <filesystem>
 #include <future>
 #include <mutex>
 #include <thread>
 
+#include "core/cpu_allocator.h"
 #include "core/device_pool.h"
 #include "core/errors.h"
 #include "core/image_engine.h"
@@ -126,6 +130,38 @@ TEST(IntraopThreads, TheSettingIsPerThread) {
   EXPECT_EQ(inside, 1);
   EXPECT_EQ(at::get_num_threads(), before);
   EXPECT_GE(intraop_threads(), 1);
+}
+
+TEST(CachingCpuAllocator, ReusesLargeBlocksAndServesRawAllocations) {
+  c10::InferenceMode guard;
+  install_caching_cpu_allocator(int64_t{256} << 20);
+  const CpuAllocatorStats before = cpu_allocator_stats();
+  {
+    torch::Tensor a = torch::full({3, 1024, 1024}, 2.f);  // 12 MiB: cached when freed
+    EXPECT_EQ(a.sum().item<float>(), 2.f * 3 * 1024 * 1024);
+  }
+  const CpuAllocatorStats freed = cpu_allocator_stats();
+  EXPECT_GE(freed.cached_bytes, int64_t{12} << 20);
+  EXPECT_EQ(freed.misses, before.misses + 1);
+  {
+    torch::Tensor b = torch::empty({3, 1024, 1000});  // fits the cached block
+    b.fill_(1.f);
+    EXPECT_EQ(b.sum().item<float>(), 3.f * 1024 * 1000);
+  }
+  EXPECT_EQ(cpu_allocator_stats().hits, freed.hits + 1);
+  // LibTorch's raw interface (used by some kernels) needs data == context.
+  c10::Allocator* alloc = c10::GetCPUAllocator();
+  for (size_t n : {size_t{100}, size_t{8} << 20}) {
+    void* p = alloc->raw_allocate(n);
+    ASSERT_NE(p, nullptr);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % 64, 0u);
+    std::memset(p, 1, n);
+    alloc->raw_deallocate(p);
+  }
+  // A lower cap gives the cached bytes back.
+  install_caching_cpu_allocator(int64_t{1} << 20);
+  EXPECT_LE(cpu_allocator_stats().cached_bytes, int64_t{1} << 20);
+  install_caching_cpu_allocator(int64_t{256} << 20);
 }
 
 TEST(BatchedBackbone, SetImagesMatchesSetImagePerImage) {

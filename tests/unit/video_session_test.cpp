@@ -314,6 +314,26 @@ TEST_F(VideoSessionTest, TextPromptTracksDetectionsWithStableIds) {
   for (int64_t t = 0; t < 6; ++t) EXPECT_EQ(ids_of(again.frames[t]), ids_of(third.frames[t]));
 }
 
+TEST_F(VideoSessionTest, TextAndClickObjectsAreTrackedTogether) {
+  VideoSessionOptions so;
+  so.track.hotstart_delay = 0;
+  auto s = VideoSession::from_frames(tiny_model(), moving_squares(5), 30.0, so);
+  const auto born = ids_of(s->add_prompt(0, text("square")));
+  s->add_prompt(2, click(0.8f, 0.65f), 100);
+  Collected c;
+  EXPECT_EQ(s->propagate(PropagateDirection::forward, std::nullopt, std::nullopt, c.callback()), 5);
+  std::set<int64_t> seen;
+  for (const auto& [t, f] : c.frames)
+    for (int64_t id : ids_of(f)) seen.insert(id);
+  EXPECT_EQ(seen.count(100), 1u) << "the clicked object is propagated";
+  for (int64_t id : born)
+    if (seen.count(id) == 0) ADD_FAILURE() << "text object " << id << " vanished";
+  // A second text prompt starts over: click objects are gone.
+  s->add_prompt(1, text("square"));
+  const auto after = s->status().object_ids;
+  EXPECT_EQ(std::count(after.begin(), after.end(), 100), 0);
+}
+
 // Frames reversed + prompt on the last frame + backward == forward, mirrored.
 void expect_mirrored(const Collected& fwd, const Collected& bwd, int64_t T) {
   for (const auto& [t, f] : fwd.frames) {
