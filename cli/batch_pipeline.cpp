@@ -106,6 +106,12 @@ BatchStats run_batch_pipeline(const core::ImageEngine& engine, const std::vector
   // The IO threads plus the one that runs the model: the arena bounds how
   // many threads decode while the model's own intra-op threads compute.
   tbb::task_arena arena(io_threads + 1);
+  // The calling thread takes part in the arena and may run an IO stage last:
+  // it gets the model's thread count back however the run ends.
+  struct RestoreIntraop {
+    int n;
+    ~RestoreIntraop() { core::set_thread_intraop_threads(n); }
+  } restore{model_threads};
   arena.execute([&] {
     tbb::parallel_pipeline(
         tokens,

@@ -77,10 +77,12 @@ std::vector<ObjectPrompt> object_prompts(const TrackOptions& o) {
   return out;
 }
 
-bool stderr_is_terminal() { return isatty(STDERR_FILENO) == 1; }
+bool stderr_is_terminal() {
+  return isatty(STDERR_FILENO) == 1;
+}
 
 class Progress {
-public:
+ public:
   explicit Progress(bool on) : on_(on) {}
   void show(const char* what, int64_t done, int64_t total) {
     if (!on_) return;
@@ -94,7 +96,7 @@ public:
     dirty_ = false;
   }
 
-private:
+ private:
   bool on_;
   bool dirty_ = false;
 };
@@ -111,8 +113,13 @@ nlohmann::json coco_video_json(const std::string& input, const core::VideoSessio
       const int64_t id = inst.obj_id.value_or(-1);
       json& o = objects[id];
       if (o.is_null()) {
-        o = {{"id", static_cast<int64_t>(objects.size())}, {"video_id", 1}, {"category_id", 1}, {"obj_id", id},
-             {"score", inst.score}, {"segmentations", json::array()}, {"bboxes", json::array()},
+        o = {{"id", static_cast<int64_t>(objects.size())},
+             {"video_id", 1},
+             {"category_id", 1},
+             {"obj_id", id},
+             {"score", inst.score},
+             {"segmentations", json::array()},
+             {"bboxes", json::array()},
              {"areas", json::array()}};
         for (size_t i = 0; i < T; ++i) {
           o["segmentations"].push_back(nullptr);
@@ -128,8 +135,12 @@ nlohmann::json coco_video_json(const std::string& input, const core::VideoSessio
     }
   json doc;
   doc["info"] = {{"description", "sam3 video track"}, {"prompt", prompt}};
-  doc["videos"] = json::array({{{"id", 1}, {"file_name", input}, {"width", info.width}, {"height", info.height},
-                                {"length", info.total_frames}, {"fps", info.fps}}});
+  doc["videos"] = json::array({{{"id", 1},
+                                {"file_name", input},
+                                {"width", info.width},
+                                {"height", info.height},
+                                {"length", info.total_frames},
+                                {"fps", info.fps}}});
   doc["categories"] = json::array({{{"id", 1}, {"name", prompt.empty() ? std::string("object") : prompt}}});
   doc["annotations"] = json::array();
   for (auto& [id, o] : objects) doc["annotations"].push_back(std::move(o));
@@ -170,9 +181,8 @@ int run_track(const TrackOptions& o) {
   so.max_frame_ram_bytes = cfg.session.max_frame_ram_mb * 1024 * 1024;
   so.offload_dir = cfg.session.offload_dir;
   auto model = load_model(cfg);
-  auto session = core::VideoSession::open(model, o.input, so, {}, [&](int64_t done, int64_t total) {
-    progress.show("decoding frame", done, total);
-  });
+  auto session = core::VideoSession::open(
+      model, o.input, so, {}, [&](int64_t done, int64_t total) { progress.show("decoding frame", done, total); });
   progress.end();
   const core::VideoSessionInfo info = session->info();
   auto check_frame = [&](int f, const char* what) {
@@ -198,20 +208,19 @@ int run_track(const TrackOptions& o) {
   std::map<int64_t, formats::SegmentResult> frames;
   int64_t done = 0;
   const int64_t total = info.total_frames;
-  session->propagate(
-      direction, o.start_frame_given ? std::optional<int64_t>(o.start_frame) : std::nullopt,
-      o.max_frames > 0 ? std::optional<int64_t>(o.max_frames) : std::nullopt,
-      [&](int64_t t, const formats::SegmentResult& r) {
-        if (jsonl) {
-          const std::string line = formats::video_frame_json(t, r).dump();
-          if (to_stdout)
-            std::cout << line << '\n' << std::flush;
-          else
-            buffer << line << '\n';
-        }
-        if (keep_frames) frames[t] = r;
-        progress.show("tracking frame", ++done, total);
-      });
+  session->propagate(direction, o.start_frame_given ? std::optional<int64_t>(o.start_frame) : std::nullopt,
+                     o.max_frames > 0 ? std::optional<int64_t>(o.max_frames) : std::nullopt,
+                     [&](int64_t t, const formats::SegmentResult& r) {
+                       if (jsonl) {
+                         const std::string line = formats::video_frame_json(t, r).dump();
+                         if (to_stdout)
+                           std::cout << line << '\n' << std::flush;
+                         else
+                           buffer << line << '\n';
+                       }
+                       if (keep_frames) frames[t] = r;
+                       progress.show("tracking frame", ++done, total);
+                     });
   progress.end();
   if (!jsonl) {
     const std::string doc = coco_video_json(o.input, info, frames, o.texts.empty() ? "" : o.texts.front()).dump();
@@ -239,12 +248,14 @@ void add_video_command(CLI::App& root) {
   cmd->add_option("-t,--text", o->texts, "text prompt applied on the start frame (every instance is tracked)");
   cmd->add_option("-p,--point", o->points,
                   "point prompt FRAME:X,Y[:pos|neg] (normalized; repeatable; the points of one frame are one object)");
-  cmd->add_option("-b,--box", o->boxes, "box prompt FRAME:CX,CY,W,H[:pos|neg] (normalized; repeatable; one object each)");
+  cmd->add_option("-b,--box", o->boxes,
+                  "box prompt FRAME:CX,CY,W,H[:pos|neg] (normalized; repeatable; one object each)");
   cmd->add_option("--direction", o->direction, "propagation direction")
       ->check(CLI::IsMember({"forward", "backward", "both"}))
       ->capture_default_str();
-  auto* start = cmd->add_option("--start-frame", o->start_frame,
-                                "frame to start propagating from (default: the first prompted frame; --text applies here)");
+  auto* start =
+      cmd->add_option("--start-frame", o->start_frame,
+                      "frame to start propagating from (default: the first prompted frame; --text applies here)");
   start->check(CLI::NonNegativeNumber);
   cmd->add_option("--max-frames", o->max_frames, "frames to propagate after the start frame (0 = all)")
       ->check(CLI::NonNegativeNumber);

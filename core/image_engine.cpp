@@ -205,6 +205,16 @@ std::shared_ptr<const Sam3Model> make_model(const Sam3Config& config, Sam3Image 
   return std::make_shared<const Sam3Model>(config, std::move(net), std::move(tokenizer), dev, bf16, checkpoint);
 }
 
+// forward_grounding in float32 whatever the dtype: under bf16 only the
+// backbone and the text encoder are autocast. (The reference on CUDA runs the
+// whole detector in bf16, which would halve each prompt's cost on CPU too,
+// but the geometry encoder is not autocast-safe on CPU yet: it mixes bf16 and
+// float32 tensors in ops that autocast does not cast.)
+static GroundingOutput ground(const Sam3Model& model, const BackboneFeatures& image, const TextFeatures& text,
+                              const torch::Tensor& boxes = {}, const torch::Tensor& labels = {}) {
+  return model.net().forward_grounding(image, text, boxes, labels);
+}
+
 BackboneFeatures compute_image_features(const Sam3Model& model, const torch::Tensor& pixels) {
   BackboneFeatures f;
   {
@@ -340,7 +350,7 @@ formats::SegmentResult ImageEngine::segment(const ImageState& state, const Promp
   TextFeatures tf = compute_text_features(*model_, {text});
   torch::Tensor boxes, labels;
   if (!prompt.boxes.empty()) std::tie(boxes, labels) = box_tensors(prompt.boxes, model_->device());
-  GroundingOutput g = model_->net().forward_grounding(state.features, tf, boxes, labels);
+  GroundingOutput g = ground(*model_, state.features, tf, boxes, labels);
   return postprocess_grounding(g.pred_logits[0], g.pred_boxes[0], g.presence_logit_dec[0], g.pred_masks[0],
                                state.width, state.height, prompt.confidence_threshold,
                                has_text ? *prompt.text : std::string());
@@ -363,7 +373,7 @@ std::vector<formats::SegmentResult> ImageEngine::segment_texts(const ImageState&
   out.reserve(texts.size());
   for (int64_t begin = 0; begin < n; begin += kMaxGroundingBatch) {
     const int64_t end = std::min(n, begin + kMaxGroundingBatch);
-    GroundingOutput g = model_->net().forward_grounding(state.features, all.slice(begin, end));
+    GroundingOutput g = ground(*model_, state.features, all.slice(begin, end));
     for (int64_t b = 0; b < end - begin; ++b)
       out.push_back(postprocess_grounding(g.pred_logits[b], g.pred_boxes[b], g.presence_logit_dec[b], g.pred_masks[b],
                                           state.width, state.height, confidence_threshold,

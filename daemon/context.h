@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -76,6 +77,13 @@ public:
   void set_load_error(std::string e);
   std::string load_error() const;
 
+  // The open video sessions visible to a client key ("" = all), as
+  // /api/v1/sessions entries; installed by the server before it starts.
+  void set_session_lister(std::function<json(const std::string&)> f) { session_lister_ = std::move(f); }
+  json sessions(const std::string& client = "") const {
+    return session_lister_ ? session_lister_(client) : json::array();
+  }
+
   // Bytes of the encoded body limit (MAX_UPLOAD_SIZE_MB).
   size_t max_body_bytes() const { return static_cast<size_t>(options_.limits.max_upload_mb) << 20; }
 
@@ -92,6 +100,7 @@ private:
   core::ModelInfo info_;
   std::string model_id_;
   std::string load_error_;
+  std::function<json(const std::string&)> session_lister_;
 };
 
 // Route registration, one function per handler file.

@@ -20,7 +20,7 @@ json health_json(const DaemonContext& ctx) {
             {"uptime_seconds", ctx.uptime_seconds()},
             {"gpu_available", gpus > 0},
             {"gpu_count", gpus},
-            {"active_sessions", 0},
+            {"active_sessions", ctx.sessions().size()},
             {"model_loaded", ctx.model_loaded()}};
   if (const std::string e = ctx.load_error(); !e.empty()) j["error"] = e;
   return j;
@@ -66,6 +66,7 @@ void add_info_routes(Router& router, DaemonContext& ctx) {
                        g.queue_depth = ctx.queue_depth();
                        g.in_flight = ctx.in_flight().load();
                        g.uptime_seconds = ctx.uptime_seconds();
+                       g.active_sessions = static_cast<int64_t>(ctx.sessions().size());
                        return Response::bytes(ctx.metrics().render(g), "text/plain; version=0.0.4; charset=utf-8");
                      },
                      nullptr, nullptr, "text/plain"});
@@ -97,8 +98,9 @@ void add_info_routes(Router& router, DaemonContext& ctx) {
 
   router.add(Route{"GET", "/api/v1/sessions", "Open sessions (video sessions; image requests are stateless)",
                    "sessions", true,
-                   [](Request&) {
-                     return Response::json_body({{"sessions", json::array()}, {"total_sessions", 0}});
+                   [&ctx](Request& req) {
+                     const json sessions = ctx.sessions(req.client_key);
+                     return Response::json_body({{"sessions", sessions}, {"total_sessions", sessions.size()}});
                    },
                    nullptr,
                    {{"type", "object"},

@@ -15,6 +15,8 @@
 #include "core/error_codes.h"
 #include "core/log.h"
 #include "daemon/thread_stack.h"
+#include "daemon/video_handlers.h"
+#include "daemon/websocket.h"
 
 // See daemon/thread_stack.h: defined in the executable, this wins over libc's
 // for civetweb's calls and raises its 100 KiB worker stacks.
@@ -97,7 +99,9 @@ Server::Server(DaemonOptions options, ModelLoader loader)
       limiter_(ctx_.options().serve.rate_limit_enabled, ctx_.options().serve.rate_limit_requests_per_minute) {
   add_info_routes(router_, ctx_);
   add_image_routes(router_, ctx_);
-  // Video routes (/api/v1/video/...) join the table here once the video engine exists.
+  video_ = std::make_unique<VideoService>(ctx_);
+  add_video_routes(router_, *video_);
+  ctx_.set_session_lister([v = video_.get()](const std::string& client) { return v->list(client); });
   ctx_.set_state(loader_ ? ServerState::loading : ServerState::no_model);
 }
 
@@ -138,6 +142,14 @@ int Server::start() {
     throw sam3::Error("cannot listen on " + ports + (g_civet_last.empty() ? "" : ": " + g_civet_last));
   }
   mg_set_request_handler(mg_, "**", &Server::on_request, this);
+  // WebSocket upgrades pass the same admission as authenticated routes.
+  websocket_ = install_video_websocket(mg_, *video_, [this](Request& req) {
+    if (ctx_.state() == ServerState::draining) throw Overloaded("the server is shutting down");
+    const std::string key = auth_.check(req);
+    const std::string client = key.empty() ? "addr:" + req.remote_addr : "key:" + key;
+    limiter_.check(client);
+    return client;
+  });
   mg_server_port bound[2] = {};
   const int n = mg_get_server_ports(mg_, 2, bound);
   port_ = n >= 1 ? bound[0].port : so.port;

@@ -29,6 +29,8 @@ struct mg_connection;
 
 namespace sam3::daemon {
 
+class VideoService;
+
 // Loads the image model; called once on a background thread. An empty
 // loader runs the daemon without a model (model routes answer 503).
 using ModelLoader = std::function<std::shared_ptr<const core::Sam3Model>()>;
@@ -73,6 +75,8 @@ private:
   DaemonContext ctx_;
   ModelLoader loader_;
   Router router_;
+  std::unique_ptr<VideoService> video_;  // video sessions; after ctx_, so destroyed before it
+  std::shared_ptr<void> websocket_;      // the streaming endpoint's state, kept until mg_stop
   ApiKeyAuth auth_;
   RateLimiter limiter_;
   mg_context* mg_ = nullptr;

@@ -45,8 +45,7 @@ torch::Tensor mask_iou(const torch::Tensor& a, const torch::Tensor& b) {
 }
 
 VideoDetections select_video_detections(const torch::Tensor& dot_logits, const torch::Tensor& presence_logit,
-                                        const torch::Tensor& masks, float threshold, float nms_thresh,
-                                        bool allow_new) {
+                                        const torch::Tensor& masks, float threshold, float nms_thresh, bool allow_new) {
   auto logit = dot_logits.reshape({-1}).to(torch::kFloat32);
   const int64_t Q = logit.size(0);
   TORCH_CHECK(masks.dim() == 3 && masks.size(0) == Q, "video detections: expected masks [", Q, ",h,w], got ",
@@ -75,7 +74,8 @@ VideoDetections select_video_detections(const torch::Tensor& dot_logits, const t
     for (size_t i = 0; i < cand.size(); ++i) {
       if (suppressed[static_cast<size_t>(cand[i])]) continue;
       for (size_t j = i + 1; j < cand.size(); ++j)
-        if (acc[static_cast<int64_t>(i)][static_cast<int64_t>(j)] > nms_thresh) suppressed[static_cast<size_t>(cand[j])] = 1;
+        if (acc[static_cast<int64_t>(i)][static_cast<int64_t>(j)] > nms_thresh)
+          suppressed[static_cast<size_t>(cand[j])] = 1;
     }
   }
   std::vector<int64_t> keep;
@@ -150,8 +150,10 @@ Association associate_detections(const torch::Tensor& det_masks, const std::vect
       const int64_t id = trk_ids[static_cast<size_t>(best)];
       // A dict in the reference: a later detection overwrites, the key keeps its place.
       auto it = std::find_if(as.high_conf.begin(), as.high_conf.end(), [&](const auto& p) { return p.first == id; });
-      if (it != as.high_conf.end()) it->second = d;
-      else as.high_conf.emplace_back(id, d);
+      if (it != as.high_conf.end())
+        it->second = d;
+      else
+        as.high_conf.emplace_back(id, d);
     }
   }
   return as;
@@ -174,8 +176,10 @@ std::set<int64_t> HotstartState::update(int64_t t, bool reverse, const std::vect
   for (int64_t id : matched_ids) keep_alive_[id] = std::min<int64_t>(opt_.max_trk_keep_alive, keep_alive_[id] + 1);
   for (int64_t id : as.unmatched_ids) {
     auto it = std::find_if(unmatched_.begin(), unmatched_.end(), [&](const auto& p) { return p.first == id; });
-    if (it == unmatched_.end()) unmatched_.push_back({id, {t}});
-    else it->second.push_back(t);
+    if (it == unmatched_.end())
+      unmatched_.push_back({id, {t}});
+    else
+      it->second.push_back(t);
     keep_alive_[id] = std::max<int64_t>(opt_.min_trk_keep_alive, keep_alive_[id] - 1);
   }
   std::set<int64_t> removed;
@@ -197,8 +201,10 @@ std::set<int64_t> HotstartState::update(int64_t t, bool reverse, const std::vect
       if (id == leader) continue;
       auto key = std::make_pair(leader, id);
       auto it = std::find_if(overlaps_.begin(), overlaps_.end(), [&](const auto& p) { return p.first == key; });
-      if (it == overlaps_.end()) overlaps_.push_back({key, {t}});
-      else it->second.push_back(t);
+      if (it == overlaps_.end())
+        overlaps_.push_back({key, {t}});
+      else
+        it->second.push_back(t);
     }
   }
   for (const auto& [key, frames] : overlaps_) {
@@ -233,9 +239,13 @@ std::vector<char> occlusion_suppression(const torch::Tensor& binary, const std::
   return sup;
 }
 
-Orchestrator::Orchestrator(TrackerModelImpl& tracker, const TrackOptions& options, int64_t num_frames,
-                           int64_t video_h, int64_t video_w)
-    : tracker_(tracker), opt_(options), num_frames_(num_frames), video_h_(video_h), video_w_(video_w),
+Orchestrator::Orchestrator(TrackerModelImpl& tracker, const TrackOptions& options, int64_t num_frames, int64_t video_h,
+                           int64_t video_w)
+    : tracker_(tracker),
+      opt_(options),
+      num_frames_(num_frames),
+      video_h_(video_h),
+      video_w_(video_w),
       hotstart_(options) {}
 
 std::vector<int64_t> Orchestrator::object_ids() const {
@@ -332,7 +342,7 @@ FrameObjects Orchestrator::step(int64_t t, bool reverse, const VideoDetections& 
     // at once (the whole bucket gets a conditioning frame at t).
     for (const auto& [id, d] : as.high_conf) {
       const auto n = std::find(ids.begin(), ids.end(), id) - ids.begin();
-      if (obj[static_cast<size_t>(n)] <= opt_.high_conf_thresh) continue;  // the raw object logit
+      if (obj[static_cast<size_t>(n)] <= opt_.high_conf_thresh) continue;            // the raw object logit
       auto m = resize_logits(det.mask_logits.slice(0, d, d + 1).to(dev), S, S) > 0;  // [1, S, S]
       TrackerBucket* b = bucket_of(id);
       b->add_new_mask(t, id, m[0], f);
@@ -348,8 +358,8 @@ FrameObjects Orchestrator::step(int64_t t, bool reverse, const VideoDetections& 
       const int64_t id = ids[static_cast<size_t>(n)];
       auto it = last_occluded_.find(id);
       last[static_cast<size_t>(n)] = it != last_occluded_.end() ? it->second
-                                     : removed_set.count(id)   ? kAlwaysOccluded
-                                                               : kNeverOccluded;
+                                     : removed_set.count(id)    ? kAlwaysOccluded
+                                                                : kNeverOccluded;
     }
     suppressed = occlusion_suppression(trk > 0, last, reverse, opt_.occlusion_suppression_iou);
     for (int64_t n = 0; n < N; ++n) {
@@ -461,8 +471,8 @@ void Orchestrator::preflight_buckets_with(const std::set<int64_t>& ids, const Fe
 }
 
 std::map<int64_t, std::pair<torch::Tensor, float>> Orchestrator::track_only(int64_t t, bool reverse,
-                                                                           const std::set<int64_t>& ids,
-                                                                           const FrameFeatures& f) {
+                                                                            const std::set<int64_t>& ids,
+                                                                            const FrameFeatures& f) {
   std::map<int64_t, std::pair<torch::Tensor, float>> out;
   for (auto& b : buckets_) {
     bool any = false;

@@ -37,8 +37,7 @@ struct VideoDetections {
 // dot_logits [Q] (or [Q,1]), presence_logit: one element or undefined,
 // masks [Q, h, w].
 VideoDetections select_video_detections(const torch::Tensor& dot_logits, const torch::Tensor& presence_logit,
-                                        const torch::Tensor& masks, float threshold, float nms_thresh,
-                                        bool allow_new);
+                                        const torch::Tensor& masks, float threshold, float nms_thresh, bool allow_new);
 
 // Mask IoU of binary masks a [A, h, w] vs b [B, h, w] -> [A, B] (union >= 1).
 torch::Tensor mask_iou(const torch::Tensor& a, const torch::Tensor& b);
@@ -51,11 +50,11 @@ torch::Tensor fill_holes_in_mask_scores(const torch::Tensor& x, int64_t max_area
 // _associate_det_trk: detections (mask logits [D, h, w], scores) against
 // the tracks (logits [N, h, w], ids in global order).
 struct Association {
-  std::vector<int64_t> new_dets;                      // detection indices that become objects
-  std::vector<int64_t> unmatched_ids;                 // non-empty tracks no detection matches (IoU < trk thresh)
-  std::vector<std::vector<int64_t>> det_to_matched;   // per detection: ids with IoU >= assoc thresh
-  std::vector<std::pair<int64_t, int64_t>> high_conf; // (id, detection) for reconditioning, insertion-ordered
-  std::vector<char> nonempty;                         // per track
+  std::vector<int64_t> new_dets;                       // detection indices that become objects
+  std::vector<int64_t> unmatched_ids;                  // non-empty tracks no detection matches (IoU < trk thresh)
+  std::vector<std::vector<int64_t>> det_to_matched;    // per detection: ids with IoU >= assoc thresh
+  std::vector<std::pair<int64_t, int64_t>> high_conf;  // (id, detection) for reconditioning, insertion-ordered
+  std::vector<char> nonempty;                          // per track
 };
 Association associate_detections(const torch::Tensor& det_masks, const std::vector<float>& det_scores,
                                  const torch::Tensor& trk_masks, const std::vector<int64_t>& trk_ids,
@@ -66,14 +65,14 @@ Association associate_detections(const torch::Tensor& det_masks, const std::vect
 // hotstart_unmatch_thresh frames, or duplicating an older one for
 // hotstart_dup_thresh frames, are removed; keep-alive counters follow matches.
 class HotstartState {
-public:
+ public:
   explicit HotstartState(const TrackOptions& o) : opt_(o) {}
   // Returns the ids removed on this frame; alive(id) tells whether an id still exists.
   std::set<int64_t> update(int64_t t, bool reverse, const std::vector<int64_t>& new_ids, const Association& as,
                            const std::function<bool(int64_t)>& alive);
   int64_t keep_alive(int64_t id) const;
 
-private:
+ private:
   TrackOptions opt_;
   std::map<int64_t, int64_t> first_frame_, keep_alive_;
   std::vector<std::pair<int64_t, std::vector<int64_t>>> unmatched_;
@@ -93,7 +92,7 @@ struct FrameObjects {
 };
 
 class Orchestrator {
-public:
+ public:
   Orchestrator(TrackerModelImpl& tracker, const TrackOptions& options, int64_t num_frames, int64_t video_h,
                int64_t video_w);
 
@@ -128,7 +127,7 @@ public:
   int64_t memory_bytes() const;
   const TrackOptions& options() const { return opt_; }
 
-private:
+ private:
   TrackerBucket* bucket_of(int64_t obj_id);
   torch::Tensor to_video(const torch::Tensor& logits) const;  // [N, h, w] -> bool [N, H, W] (CPU)
 

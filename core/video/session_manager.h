@@ -33,7 +33,7 @@ struct SessionSummary {
 };
 
 class SessionManager {
-public:
+ public:
   using Clock = std::chrono::steady_clock;
 
   // models: one replica per device (at least one). limits: the cap
@@ -66,7 +66,7 @@ public:
   // The model replica the next session would use (least loaded, first on ties).
   std::shared_ptr<const Sam3Model> pick_model() const;
 
-private:
+ private:
   struct Entry {
     std::shared_ptr<VideoSession> session;
     size_t model_index = 0;

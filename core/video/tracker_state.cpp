@@ -145,7 +145,8 @@ torch::Tensor TrackerBucket::add_points(int64_t t, int64_t obj_id, const torch::
     prev = tit->second.low_res;
   } else if (auto s = stored(t)) {
     auto idx = torch::tensor({index_of(obj_id)}, torch::kInt64);
-    if (s->pred_masks.defined() && index_of(obj_id) < s->pred_masks.size(0)) prev = s->pred_masks.index_select(0, idx.to(s->pred_masks.device()));
+    if (s->pred_masks.defined() && index_of(obj_id) < s->pred_masks.size(0))
+      prev = s->pred_masks.index_select(0, idx.to(s->pred_masks.device()));
   }
   if (prev.defined()) prev = prev.clamp(-32.0, 32.0);
   const bool is_init = tracked_.count(t) == 0;

@@ -55,7 +55,7 @@ struct BucketTrackResult {
 };
 
 class TrackerBucket {
-public:
+ public:
   TrackerBucket(TrackerModelImpl& model, int64_t num_frames, int64_t video_h, int64_t video_w);
 
   const std::vector<int64_t>& obj_ids() const { return obj_ids_; }
@@ -99,7 +99,7 @@ public:
 
   int64_t memory_bytes() const;
 
-private:
+ private:
   struct TempOutput {
     torch::Tensor low_res;    // [1, 1, 4g, 4g] (clicks)
     torch::Tensor video_res;  // [1, 1, H, W] (masks)
@@ -118,14 +118,14 @@ private:
   TrackerModelImpl& model_;
   int64_t num_frames_, video_h_, video_w_;
   std::vector<int64_t> obj_ids_;
-  std::map<int64_t, std::map<int64_t, PointInput>> point_inputs_;       // id -> t -> clicks
-  std::map<int64_t, std::map<int64_t, torch::Tensor>> mask_inputs_;     // id -> t -> bool [H, W]
-  std::map<int64_t, std::map<int64_t, TempOutput>> temp_;               // id -> t -> unconsolidated
+  std::map<int64_t, std::map<int64_t, PointInput>> point_inputs_;    // id -> t -> clicks
+  std::map<int64_t, std::map<int64_t, torch::Tensor>> mask_inputs_;  // id -> t -> bool [H, W]
+  std::map<int64_t, std::map<int64_t, TempOutput>> temp_;            // id -> t -> unconsolidated
   std::map<int64_t, TrackerFrameOutput> cond_, non_cond_;
   std::vector<int64_t> cond_order_;  // insertion order of cond_ (select_closest_cond_frames reads it)
   std::map<int64_t, bool> tracked_;  // frame -> reverse
   bool tracking_started_ = false;
-  torch::Tensor maskmem_pos_enc_;    // [1, mem_dim, g, g], first encoder call
+  torch::Tensor maskmem_pos_enc_;  // [1, mem_dim, g, g], first encoder call
 };
 
 // Bilinear resize of [N, 1, h, w] (or [N, h, w]) logits to size x size.

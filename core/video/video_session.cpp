@@ -18,6 +18,7 @@
 #include "core/log.h"
 #include "core/video/frame_store.h"
 #include "core/video/orchestrator.h"
+#include "formats/rle.h"
 #include "formats/video_decode.h"
 
 namespace sam3::core {
@@ -32,13 +33,27 @@ struct Action {
   std::set<int64_t> obj_ids;
 };
 
-bool is_propagation(ActionType a) { return a == ActionType::full || a == ActionType::partial || a == ActionType::fetch; }
+bool is_propagation(ActionType a) {
+  return a == ActionType::full || a == ActionType::partial || a == ActionType::fetch;
+}
 
 std::array<float, 4> tensor_mask_box(const torch::Tensor& m) {
   auto ys = m.any(1).nonzero(), xs = m.any(0).nonzero();
   if (ys.numel() == 0) return {0, 0, 0, 0};
   return {static_cast<float>(xs.min().item<int64_t>()), static_cast<float>(ys.min().item<int64_t>()),
           static_cast<float>(xs.max().item<int64_t>() + 1), static_cast<float>(ys.max().item<int64_t>() + 1)};
+}
+
+// The output cache holds COCO RLE (H*W bytes per object-frame as masks; a
+// few hundred bytes as RLE), on the CPU.
+formats::Rle encode_mask(const torch::Tensor& m) {
+  auto c = m.to(torch::kCPU).to(torch::kUInt8).contiguous();
+  return formats::mask_to_rle(c.data_ptr<uint8_t>(), static_cast<int>(c.size(0)), static_cast<int>(c.size(1)));
+}
+
+torch::Tensor decode_mask(const formats::Rle& r) {
+  formats::Mask m = formats::mask_from_rle(r);
+  return torch::from_blob(m.data.data(), {m.height, m.width}, torch::kUInt8).to(torch::kBool);  // copies
 }
 
 void check_unit(float v, const char* what) {
@@ -60,6 +75,18 @@ struct VideoSession::Impl {
     FrameFeatures trk;
   };
   using Masks = std::map<int64_t, torch::Tensor>;  // id -> bool [H, W] CPU
+  using Encoded = std::map<int64_t, formats::Rle>;
+
+  static Encoded encode_all(const Masks& m) {
+    Encoded e;
+    for (const auto& [id, x] : m) e[id] = encode_mask(x);
+    return e;
+  }
+  static Masks decode_all(const Encoded& e) {
+    Masks m;
+    for (const auto& [id, r] : e) m[id] = decode_mask(r);
+    return m;
+  }
 
   std::shared_ptr<const Sam3Model> model;
   VideoSessionOptions opts;
@@ -77,8 +104,8 @@ struct VideoSession::Impl {
   TextFeatures text_features;
   std::map<int64_t, BoxPrompt> exemplars;
   std::unique_ptr<Orchestrator> orch;
-  std::map<int64_t, Masks> outputs;  // cached_frame_outputs
-  std::set<int64_t> prompted;        // frames that went through a prompt or the loop
+  std::map<int64_t, Encoded> outputs;  // cached_frame_outputs
+  std::set<int64_t> prompted;          // frames that went through a prompt or the loop
   std::vector<Action> history;
 
   TrackerModelImpl& tracker() const { return *model->net().inst_interactive_predictor->model; }
@@ -109,6 +136,8 @@ struct VideoSession::Impl {
                       tr.sam_mask_decoder->conv_s1->forward(bf.sam2_fpn[1])};
     bf.sam2_fpn.clear();
     bf.sam2_pos.clear();
+    // Grounding reads only the coarsest position encoding (as ImageEngine::set_image).
+    for (size_t i = 0; i + 1 < bf.pos.size(); ++i) bf.pos[i] = torch::Tensor();
     c.det = std::move(bf);
     feat_cache[t] = c;
     feat_order.push_back(t);
@@ -186,9 +215,9 @@ struct VideoSession::Impl {
   }
 
   void emit(int64_t t, const VideoFrameCallback& on_frame) {
-    Masks& m = outputs[t];
+    Encoded& m = outputs[t];
     for (int64_t id : orch->removed_ids()) m.erase(id);
-    auto res = postprocess(t, m);
+    auto res = postprocess(t, decode_all(m));
     update_status(true);
     if (on_frame) on_frame(t, res);
   }
@@ -196,7 +225,7 @@ struct VideoSession::Impl {
   void update_status(bool busy) {
     int64_t out_bytes = 0;
     for (const auto& [t, m] : outputs)
-      for (const auto& [id, x] : m) out_bytes += x.numel();
+      for (const auto& [id, r] : m) out_bytes += static_cast<int64_t>(r.counts.size() + sizeof(r));
     int64_t feat_bytes = 0;
     for (const auto& [t, c] : feat_cache) {
       for (const auto* v : {&c.det.fpn, &c.det.pos, &c.trk.high_res})
@@ -240,7 +269,7 @@ struct VideoSession::Impl {
     VideoDetections det = detect(t, c);
     std::vector<int64_t> removed;
     FrameObjects fo = orch->step(t, false, det, c.trk, provider(), removed);
-    outputs[t] = fo.masks;
+    outputs[t] = encode_all(fo.masks);
     prompted.insert(t);
     return postprocess(t, fo.masks);
   }
@@ -257,8 +286,8 @@ struct VideoSession::Impl {
       const BoxPrompt& b = p.boxes[0];
       for (float v : {b.cx, b.cy, b.w, b.h}) check_unit(v, "box");
       if (b.w < 0 || b.h < 0) throw InvalidInput("video prompt: box with a negative size");
-      coords.insert(coords.end(), {(b.cx - b.w / 2) * R, (b.cy - b.h / 2) * R, (b.cx + b.w / 2) * R,
-                                   (b.cy + b.h / 2) * R});
+      coords.insert(coords.end(),
+                    {(b.cx - b.w / 2) * R, (b.cy - b.h / 2) * R, (b.cx + b.w / 2) * R, (b.cy + b.h / 2) * R});
       labels.insert(labels.end(), {2, 3});
     }
     for (const PointPrompt& pt : p.points) {
@@ -274,9 +303,9 @@ struct VideoSession::Impl {
     Cached c = features(t);
     torch::Tensor mask = orch->add_points(t, id, ct, lt, c.trk, provider());
     history.push_back({refine ? ActionType::refine : ActionType::add, t, {id}});
-    outputs[t][id] = mask;
+    outputs[t][id] = encode_mask(mask);
     prompted.insert(t);
-    return postprocess(t, outputs[t]);
+    return postprocess(t, decode_all(outputs[t]));
   }
 
   std::pair<Mode, std::set<int64_t>> decide_mode() const {
@@ -285,8 +314,8 @@ struct VideoSession::Impl {
     // propagation), the first propagation after a text/exemplar prompt always
     // runs the detector loop, clicked objects included.
     const bool detector_prompt = text_prompt.has_value() || !exemplars.empty();
-    const bool full_ran = std::any_of(history.begin(), history.end(),
-                                      [](const Action& a) { return a.type == ActionType::full; });
+    const bool full_ran =
+        std::any_of(history.begin(), history.end(), [](const Action& a) { return a.type == ActionType::full; });
     if (detector_prompt && !full_ran) return {Mode::full, {}};
     const Action& last = history.back();
     if (last.type == ActionType::fetch) return {Mode::fetch, {}};
@@ -299,7 +328,8 @@ struct VideoSession::Impl {
     }
     std::set<int64_t> ids;
     for (auto it = history.rbegin(); it != history.rend() && !is_propagation(it->type); ++it)
-      if (it->type == ActionType::add || it->type == ActionType::refine) ids.insert(it->obj_ids.begin(), it->obj_ids.end());
+      if (it->type == ActionType::add || it->type == ActionType::refine)
+        ids.insert(it->obj_ids.begin(), it->obj_ids.end());
     // Ids removed since they were clicked are not re-tracked.
     for (auto it = ids.begin(); it != ids.end();) it = orch->has_object(*it) ? std::next(it) : ids.erase(it);
     if (ids.empty()) return {Mode::fetch, {}};
@@ -337,7 +367,7 @@ struct VideoSession::Impl {
       VideoDetections det = detect(t, c);
       std::vector<int64_t> removed;
       FrameObjects fo = orch->step(t, reverse, det, c.trk, provider(), removed);
-      outputs[t] = std::move(fo.masks);
+      outputs[t] = encode_all(fo.masks);
       prompted.insert(t);
       if (delay > 0) {
         buffer.push_back(t);
@@ -366,9 +396,9 @@ struct VideoSession::Impl {
       if (should_stop && should_stop()) throw Cancelled("propagate: cancelled at frame " + std::to_string(t));
       Cached c = features(t);
       auto tracked = orch->track_only(t, reverse, ids, c.trk);
-      Masks& m = outputs[t];
+      Encoded& m = outputs[t];
       for (auto& [id, r] : tracked) {
-        m[id] = (resize_logits(r.first.unsqueeze(0), H, W)[0] > 0).to(torch::kCPU);
+        m[id] = encode_mask(resize_logits(r.first.unsqueeze(0), H, W)[0] > 0);
         orch->set_frame_score(t, id, r.second);  // the raw logit, as the reference's PARTIAL mode
       }
       emit(t, on_frame);
@@ -397,8 +427,9 @@ namespace {
 std::unique_ptr<VideoSession::Impl> make_impl(std::shared_ptr<const Sam3Model> model, const VideoSessionOptions& o) {
   if (!model) throw ModelMissing("video session: no model loaded");
   if (!model->net().has_interactive_head())
-    throw ModelError("video session: the model has no tracker (a checkpoint with the tracker.* weights and "
-                     "enable_inst_interactivity is required)");
+    throw ModelError(
+        "video session: the model has no tracker (a checkpoint with the tracker.* weights and "
+        "enable_inst_interactivity is required)");
   auto impl = std::make_unique<VideoSession::Impl>();
   impl->model = std::move(model);
   impl->opts = o;
@@ -473,7 +504,8 @@ formats::SegmentResult VideoSession::add_prompt(int64_t frame_index, const Video
   c10::InferenceMode guard;
   formats::SegmentResult r;
   const bool detector = has_text || (prompt.points.empty() && !obj_id && impl_->opts.track.box_prompts_as_exemplars);
-  r = detector ? impl_->add_detector_prompt(frame_index, prompt) : impl_->add_tracker_prompt(frame_index, prompt, obj_id);
+  r = detector ? impl_->add_detector_prompt(frame_index, prompt)
+               : impl_->add_tracker_prompt(frame_index, prompt, obj_id);
   impl_->update_status(false);
   return r;
 }
@@ -487,12 +519,14 @@ int64_t VideoSession::propagate(PropagateDirection direction, std::optional<int6
   if (direction != PropagateDirection::backward) dirs.push_back(false);
   if (direction != PropagateDirection::forward) dirs.push_back(true);
   int64_t emitted = 0;
+  impl_->update_status(true);  // busy: not expired while it runs
   try {
     for (bool reverse : dirs) {
       auto order = impl_->processing_order(start_frame, max_frames, reverse);
       auto [mode, ids] = impl_->decide_mode();
-      const ActionType at = mode == Mode::full ? ActionType::full : mode == Mode::partial ? ActionType::partial
-                                                                                           : ActionType::fetch;
+      const ActionType at = mode == Mode::full      ? ActionType::full
+                            : mode == Mode::partial ? ActionType::partial
+                                                    : ActionType::fetch;
       impl_->history.push_back({at, start_frame, ids});
       SAM3_LOG_DBG("propagate " << (reverse ? "backward" : "forward") << ": " << order.size() << " frames, mode "
                                 << static_cast<int>(mode));
@@ -509,6 +543,17 @@ int64_t VideoSession::propagate(PropagateDirection direction, std::optional<int6
   }
   impl_->update_status(false);
   return emitted;
+}
+
+formats::SegmentResult VideoSession::frame_objects(int64_t frame_index) {
+  std::lock_guard<std::mutex> lk(impl_->op_mu);
+  impl_->check_frame(frame_index, "frame_objects");
+  c10::InferenceMode guard;
+  auto it = impl_->outputs.find(frame_index);
+  if (it == impl_->outputs.end()) return impl_->postprocess(frame_index, {});
+  Impl::Encoded e = it->second;
+  for (int64_t id : impl_->orch->removed_ids()) e.erase(id);
+  return impl_->postprocess(frame_index, Impl::decode_all(e));
 }
 
 void VideoSession::remove_object(int64_t obj_id) {
@@ -534,8 +579,12 @@ VideoSessionStatus VideoSession::status() const {
   return impl_->snapshot;
 }
 
-const VideoSessionInfo& VideoSession::info() const { return impl_->info; }
+const VideoSessionInfo& VideoSession::info() const {
+  return impl_->info;
+}
 
-std::string VideoSession::device() const { return impl_->model->device().str(); }
+std::string VideoSession::device() const {
+  return impl_->model->device().str();
+}
 
 }  // namespace sam3::core

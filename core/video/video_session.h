@@ -19,11 +19,23 @@
 //    box (the reference's box-only detector exemplar is removed by hotstart
 //    after 8 frames; set TrackOptions::box_prompts_as_exemplars for it).
 //  - propagate: forward, backward or both from start_frame (default: the
-//    first prompted frame) for up to max_frames frames after it. The first
-//    propagation after a text prompt runs the detector-tracker loop; after
+//    first prompted frame) for up to max_frames frames after it (forward
+//    includes the start frame, backward starts at start-1). The first
+//    propagation after a text prompt runs the detector-tracker loop (clicked
+//    objects included; the reference would re-track only those); after
 //    clicks only the clicked objects are re-tracked; otherwise the cached
-//    outputs are replayed (the reference's FULL / PARTIAL / FETCH modes).
-//    With hotstart, frames are emitted with a lag of hotstart_delay frames.
+//    outputs are replayed (the reference's FULL / PARTIAL / FETCH modes and
+//    its action-history rules). With hotstart, frames are emitted with a lag
+//    of hotstart_delay frames, and objects removed by hotstart are hidden on
+//    every frame emitted afterwards.
+//  - Outputs: masks at the video size (object-wise non-overlapping by
+//    frame-wise score), pixel boxes from the masks before that step, score =
+//    the detection score at the object's birth (1 for click objects). The
+//    per-frame output cache is kept as COCO RLE on the CPU.
+//  - Not reproduced: the reference detector's one-frame look-ahead (a box
+//    exemplar also affecting frame f+1), multi-GPU object sharding, bf16
+//    autocast of the tracker (fp32 here; memories are stored in bf16 as the
+//    reference does).
 //
 // Thread-safety: every method may be called from any thread; operations on
 // one session are serialised (a second call waits). status() and info() do
@@ -64,11 +76,11 @@ struct TrackOptions {
   float high_iou_thresh = 0.8f;            // reconditioning: detection-track mask IoU
   float shrink_keep_ratio = 0.3f;          // memory update keeps a mask if >= this survives non-overlap
   int max_num_objects = 10000;
-  bool box_prompts_as_exemplars = false;   // a box without text: detector exemplar (reference) vs tracker box
-  bool legacy_cv2_scaling = false;         // accepted for parity configs; frames are always in [-1, 1] here
+  bool box_prompts_as_exemplars = false;  // a box without text: detector exemplar (reference) vs tracker box
 
-  // The ablation apply_temporal_disambiguation=False: no hotstart, no
-  // reconditioning, no memory selection.
+  // The ablation apply_temporal_disambiguation=False: no hotstart and no
+  // reconditioning (memory selection is a tracker-config switch,
+  // TrackerConfig::use_memory_selection, fixed by the loaded model).
   static TrackOptions without_temporal_disambiguation();
 };
 
@@ -98,7 +110,7 @@ struct VideoSessionStatus {
   std::vector<int64_t> object_ids;
   int64_t memory_bytes = 0;  // frames + tracker memory + cached outputs
   std::string device;
-  bool busy = false;         // an operation is running
+  bool busy = false;  // an operation is running
 };
 
 struct VideoSessionOptions {
@@ -108,7 +120,7 @@ struct VideoSessionOptions {
   std::string offload_dir;            // disk kinds ("" = the system temp folder)
   int64_t max_frames = 100'000;       // decode guard
   uint64_t max_pixels = 100'000'000;
-  int64_t feature_cache_frames = 4;   // backbone outputs kept (recent frames)
+  int64_t feature_cache_frames = 2;  // backbone outputs kept (recent frames; ~150 MB each at 1008 px)
 };
 
 // (frame_index, that frame's objects: Instance::obj_id set, score = the
@@ -116,7 +128,7 @@ struct VideoSessionOptions {
 using VideoFrameCallback = std::function<void(int64_t, const formats::SegmentResult&)>;
 
 class VideoSession {
-public:
+ public:
   // Decodes `path` (video file, frame folder or one image) at once.
   // \throws NotFound, InvalidInput, TooLarge (decode), ModelError (no tracker
   // in the model), Cancelled (should_stop while decoding).
@@ -140,9 +152,12 @@ public:
   // Calls on_frame for each frame in processing order as it is ready.
   // Returns the number of frames emitted. \throws InvalidInput (no prompt
   // yet and no start frame, start out of range), Cancelled (should_stop).
-  int64_t propagate(PropagateDirection direction, std::optional<int64_t> start_frame,
-                    std::optional<int64_t> max_frames, const VideoFrameCallback& on_frame,
-                    const std::function<bool()>& should_stop = {});
+  int64_t propagate(PropagateDirection direction, std::optional<int64_t> start_frame, std::optional<int64_t> max_frames,
+                    const VideoFrameCallback& on_frame, const std::function<bool()>& should_stop = {});
+
+  // The cached objects of one frame (as last emitted; empty when the frame
+  // was not processed yet). \throws InvalidInput for a frame out of range.
+  formats::SegmentResult frame_objects(int64_t frame_index);
 
   // \throws NotFound for an unknown id.
   void remove_object(int64_t obj_id);
@@ -157,7 +172,7 @@ public:
 
   struct Impl;
 
-private:
+ private:
   explicit VideoSession(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

@@ -95,7 +95,7 @@ std::vector<json> json_lines(const std::string& text) {
 }
 
 class VideoTrackCli : public ::testing::Test {
-protected:
+ protected:
   void SetUp() override {
     if (bpe_path().empty()) GTEST_SKIP() << "CLIP BPE vocabulary (shared/golden) absent";
   }
@@ -134,8 +134,8 @@ TEST_F(VideoTrackCli, JpegFolderBothDirectionsAndFrameRange) {
 
 TEST_F(VideoTrackCli, TextPromptCocoFileAndOverlay) {
   test::TempDir out;
-  auto r = track(fixture().mp4, "--text square -f coco -o '" + out.file("res.json") + "' --overlay '" +
-                                    out.file("ov.mp4") + "'");
+  auto r = track(fixture().mp4,
+                 "--text square -f coco -o '" + out.file("res.json") + "' --overlay '" + out.file("ov.mp4") + "'");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(r.out.empty());
   json doc = json::parse(test::read_file(out.file("res.json")));
@@ -166,9 +166,9 @@ TEST_F(VideoTrackCli, JsonLinesFileIsWrittenAtomically) {
 }
 
 TEST_F(VideoTrackCli, BadPromptsAndInputsGiveTheDocumentedExitCodes) {
-  EXPECT_EQ(track(fixture().mp4, "--point 8:0.5,0.5").exit_code, 2);           // frame past the end
-  EXPECT_EQ(track(fixture().mp4, "--text a --text b").exit_code, 2);           // one text per run
-  EXPECT_EQ(track(fixture().mp4, "").exit_code, 2);                            // no prompt
+  EXPECT_EQ(track(fixture().mp4, "--point 8:0.5,0.5").exit_code, 2);  // frame past the end
+  EXPECT_EQ(track(fixture().mp4, "--text a --text b").exit_code, 2);  // one text per run
+  EXPECT_EQ(track(fixture().mp4, "").exit_code, 2);                   // no prompt
   EXPECT_EQ(track(fixture().mp4, "--point 0:0.5,0.5 --start-frame 9").exit_code, 2);
   EXPECT_EQ(track(fixture().dir.file("missing.mp4"), "--point 0:0.5,0.5").exit_code, 3);
 }

@@ -83,10 +83,9 @@ TEST(TrackerSessionParity, ClickThenPropagateThroughTheBucket) {
   }
   namespace F = torch::nn::functional;
   auto to_video = [](const torch::Tensor& low) {
-    return F::interpolate(low, F::InterpolateFuncOptions()
-                                   .size(std::vector<int64_t>{240, 320})
-                                   .mode(torch::kBilinear)
-                                   .align_corners(false));
+    return F::interpolate(
+        low,
+        F::InterpolateFuncOptions().size(std::vector<int64_t>{240, 320}).mode(torch::kBilinear).align_corners(false));
   };
 
   TrackerBucket bucket(*tracker, kFrames, 240, 320);
@@ -105,8 +104,8 @@ TEST(TrackerSessionParity, ClickThenPropagateThroughTheBucket) {
     const double e_low = max_abs(r.pred_masks, golden.at(k + "low_res_mask_logits"));
     const double e_obj = max_abs(r.object_score_logits, golden.at(k + "object_score_logits"));
     const double iou = mask_iou(to_video(r.pred_masks) > 0, golden.at(k + "video_res_mask").to(torch::kBool));
-    std::cout << "frame" << t << ": low-res max err " << e_low << ", object score err " << e_obj
-              << ", video mask IoU " << iou << "\n";
+    std::cout << "frame" << t << ": low-res max err " << e_low << ", object score err " << e_obj << ", video mask IoU "
+              << iou << "\n";
     EXPECT_LE(e_low, kTol) << "frame " << t;
     EXPECT_LE(e_obj, kTol) << "frame " << t;
     EXPECT_GE(iou, 0.995) << "frame " << t;

@@ -3,6 +3,7 @@
 // and short synthetic videos made here (moving squares): prompt, remove,
 // reset and propagate semantics, stable ids, backward == reversed forward.
 #include <algorithm>
+#include <array>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -55,6 +56,12 @@ std::shared_ptr<const Sam3Model> tiny_model() {
       if (p.key().rfind("pred_obj_score_head.layers.2.bias", 0) == 0) p.value().add_(3.0);
     for (auto& p : net.transformer->decoder->named_parameters())
       if (p.key().rfind("presence_token_head.layers.2.bias", 0) == 0) p.value().add_(6.0);
+    // Scores ~ |b|^2 + small query-dependent terms: most queries pass the
+    // threshold, so that several objects are born, matched and suppressed.
+    auto& sc = *net.dot_prod_scoring;
+    sc.prompt_proj->weight.zero_();
+    sc.hs_proj->weight.mul_(0.05);
+    sc.hs_proj->bias.copy_(sc.prompt_proj->bias * 4.0);
     return m;
   }();
   return model;
@@ -152,8 +159,8 @@ TEST(VideoSessionPure, FillHolesFillsSmallHolesAndRemovesSprinkles) {
   c10::InferenceMode guard;
   auto x = torch::full({1, 12, 12}, -1.0f);
   x[0].slice(0, 1, 9).slice(1, 1, 9).fill_(1.0f);  // 64-pixel square
-  x[0][4][4] = -1.0f;                             // 1-pixel hole
-  x[0][11][11] = 1.0f;                            // 1-pixel sprinkle
+  x[0][4][4] = -1.0f;                              // 1-pixel hole
+  x[0][11][11] = 1.0f;                             // 1-pixel sprinkle
   auto y = fill_holes_in_mask_scores(x, 16);
   EXPECT_GT(y[0][4][4].item<float>(), 0.f);
   EXPECT_LE(y[0][11][11].item<float>(), 0.f);
@@ -161,8 +168,92 @@ TEST(VideoSessionPure, FillHolesFillsSmallHolesAndRemovesSprinkles) {
   EXPECT_LE(y[0][10][0].item<float>(), 0.f);
 }
 
+// Logit maps [n, 16, 16]: +1 inside rectangles (y0, y1, x0, x1), -1 elsewhere.
+torch::Tensor rects(const std::vector<std::array<int, 4>>& r) {
+  auto m = torch::full({static_cast<int64_t>(r.size()), 16, 16}, -1.0f);
+  for (size_t i = 0; i < r.size(); ++i)
+    m[static_cast<int64_t>(i)].slice(0, r[i][0], r[i][1]).slice(1, r[i][2], r[i][3]).fill_(1.0f);
+  return m;
+}
+
+TEST(VideoSessionPure, AssociationFollowsTheReferenceThresholds) {
+  c10::InferenceMode guard;
+  TrackOptions o;
+  // Without tracks every kept detection is new, even below new_det_thresh.
+  auto first =
+      associate_detections(rects({{0, 4, 0, 4}, {8, 12, 8, 12}}), {0.55f, 0.9f}, torch::empty({0, 16, 16}), {}, o);
+  EXPECT_EQ(first.new_dets, (std::vector<int64_t>{0, 1}));
+  // Tracks 10 (square at 0..8) and 11 (empty).
+  auto trk = rects({{0, 8, 0, 8}, {0, 0, 0, 0}});
+  auto as = associate_detections(rects({{0, 8, 0, 8},      // same as track 10: matched, high-conf
+                                        {0, 8, 4, 12},     // IoU 1/3 with 10: counted, not "matched"
+                                        {12, 16, 12, 16},  // apart, 0.75: new
+                                        {12, 16, 0, 4}}),  // apart, 0.65 < 0.7: not new
+                                 {0.9f, 0.6f, 0.75f, 0.65f}, trk, {10, 11}, o);
+  EXPECT_EQ(as.new_dets, std::vector<int64_t>{2});
+  EXPECT_TRUE(as.unmatched_ids.empty());  // 10 is matched by detection 0; 11 is empty
+  EXPECT_EQ(as.nonempty, (std::vector<char>{1, 0}));
+  EXPECT_EQ(as.det_to_matched[0], std::vector<int64_t>{10});
+  EXPECT_EQ(as.det_to_matched[1], std::vector<int64_t>{10});
+  EXPECT_TRUE(as.det_to_matched[2].empty());
+  ASSERT_EQ(as.high_conf.size(), 1u);
+  EXPECT_EQ(as.high_conf[0], (std::pair<int64_t, int64_t>{10, 0}));
+  // Only a partial overlap: the track counts as unmatched.
+  auto partial = associate_detections(rects({{0, 8, 4, 12}}), {0.9f}, trk, {10, 11}, o);
+  EXPECT_EQ(partial.unmatched_ids, std::vector<int64_t>{10});
+  EXPECT_TRUE(partial.new_dets.empty());
+  // No detections: every non-empty track is unmatched.
+  auto none = associate_detections(torch::empty({0, 16, 16}), {}, trk, {10, 11}, o);
+  EXPECT_EQ(none.unmatched_ids, std::vector<int64_t>{10});
+}
+
+TEST(VideoSessionPure, HotstartRemovesYoungUnmatchedAndDuplicateObjects) {
+  TrackOptions o;
+  o.hotstart_delay = 4;
+  o.hotstart_unmatch_thresh = 2;
+  o.hotstart_dup_thresh = 2;
+  HotstartState h(o);
+  auto alive = [](int64_t) { return true; };
+  Association born;
+  EXPECT_TRUE(h.update(0, false, {0, 1}, born, alive).empty());
+  EXPECT_EQ(h.keep_alive(0), o.init_trk_keep_alive);
+  Association a1;
+  a1.unmatched_ids = {0};
+  a1.det_to_matched = {{1}};
+  EXPECT_TRUE(h.update(1, false, {}, a1, alive).empty());  // one unmatched frame
+  EXPECT_EQ(h.keep_alive(0), o.init_trk_keep_alive - 1);
+  EXPECT_EQ(h.keep_alive(1), o.max_trk_keep_alive);                    // capped
+  EXPECT_EQ(h.update(2, false, {}, a1, alive), std::set<int64_t>{0});  // second: removed (born at 0 > 2 - 4)
+  EXPECT_TRUE(h.update(3, false, {}, a1, alive).empty());              // not removed twice
+  // An object born at 5 duplicating 1 (same detection) for 2 frames is removed; 1 leads.
+  EXPECT_TRUE(h.update(5, false, {2}, Association{}, alive).empty());
+  Association dup;
+  dup.det_to_matched = {{2, 1}};
+  EXPECT_TRUE(h.update(6, false, {}, dup, alive).empty());
+  EXPECT_EQ(h.update(7, false, {}, dup, alive), std::set<int64_t>{2});
+  // Past the hotstart window an unmatched object stays.
+  HotstartState late(o);
+  EXPECT_TRUE(late.update(0, false, {5}, Association{}, alive).empty());
+  Association u;
+  u.unmatched_ids = {5};
+  for (int t = 10; t < 14; ++t) EXPECT_TRUE(late.update(t, false, {}, u, alive).empty());
+}
+
+TEST(VideoSessionPure, OcclusionSuppressionFavoursTheLongerVisible) {
+  c10::InferenceMode guard;
+  auto same = rects({{0, 8, 0, 8}, {0, 8, 0, 8}, {10, 16, 10, 16}}) > 0;
+  // Object 0 was occluded at frame 5, object 1 at frame 2: 0 yields.
+  EXPECT_EQ(occlusion_suppression(same, {5, 2, -1}, false, 0.7f), (std::vector<char>{1, 0, 0}));
+  // As the reference: only a partner occluded at some point (> -1) makes an object yield.
+  EXPECT_EQ(occlusion_suppression(same, {-1, -1, -1}, false, 0.7f), (std::vector<char>{0, 0, 0}));
+  EXPECT_EQ(occlusion_suppression(same, {-1, 3, -1}, false, 0.7f), (std::vector<char>{0, 0, 0}));
+  EXPECT_EQ(occlusion_suppression(same, {100000, 3, -1}, false, 0.7f), (std::vector<char>{1, 0, 0}));
+  // Backward the comparison flips.
+  EXPECT_EQ(occlusion_suppression(same, {5, 2, -1}, true, 0.7f), (std::vector<char>{0, 1, 0}));
+}
+
 class VideoSessionTest : public ::testing::Test {
-protected:
+ protected:
   void SetUp() override {
     if (bpe_path().empty()) GTEST_SKIP() << "CLIP BPE vocabulary (shared/golden) absent";
   }
@@ -223,6 +314,9 @@ TEST_F(VideoSessionTest, RemoveObjectDropsItFromEveryFrame) {
   EXPECT_EQ(s->status().object_ids, std::vector<int64_t>{2});
   EXPECT_THROW(s->remove_object(1), NotFound);
   EXPECT_THROW(s->remove_object(42), NotFound);
+  EXPECT_EQ(ids_of(s->frame_objects(3)).count(1), 0u);
+  EXPECT_EQ(s->frame_objects(3).instances.size(), c1.frames[3].instances.size() - ids_of(c1.frames[3]).count(1));
+  EXPECT_THROW(s->frame_objects(5), InvalidInput);
   Collected c2;  // replays the cached outputs without object 1
   EXPECT_EQ(s->propagate(PropagateDirection::forward, 0, std::nullopt, c2.callback()), 5);
   for (const auto& [t, f] : c2.frames) EXPECT_EQ(ids_of(f).count(1), 0u) << "frame " << t;
@@ -290,6 +384,7 @@ TEST_F(VideoSessionTest, TextPromptTracksDetectionsWithStableIds) {
     const auto ids = ids_of(c.frames[t]);
     EXPECT_EQ(ids.size(), c.frames[t].instances.size()) << "duplicate id on frame " << t;
     total += ids.size();
+    std::cout << "[ measured ] frame " << t << ": " << ids.size() << " objects\n";
     for (int64_t id : ids) {
       EXPECT_GE(id, 0);
       if (id > max_seen) max_seen = id;  // new ids only grow
@@ -304,14 +399,35 @@ TEST_F(VideoSessionTest, TextPromptTracksDetectionsWithStableIds) {
       for (size_t k = 0; k < i.mask.data.size(); ++k) cover[k] += i.mask.data[k];
     EXPECT_LE(*std::max_element(cover.begin(), cover.end()), 1);
   }
-  std::cout << "[ measured ] text tracking: " << total << " object-frames over 6 frames, max id " << max_seen
-            << "\n";
+  std::cout << "[ measured ] text tracking: " << total << " object-frames over 6 frames, max id " << max_seen << "\n";
   // A repeated propagation replays the same outputs (FETCH after forward+forward).
   Collected again;
   s->propagate(PropagateDirection::forward, std::nullopt, std::nullopt, again.callback());
   Collected third;
   s->propagate(PropagateDirection::forward, std::nullopt, std::nullopt, third.callback());
   for (int64_t t = 0; t < 6; ++t) EXPECT_EQ(ids_of(again.frames[t]), ids_of(third.frames[t]));
+}
+
+TEST_F(VideoSessionTest, HotstartHidesDuplicatesOnEveryEmittedFrame) {
+  // A lax NMS keeps the random model's heavily overlapping detections: each
+  // detection matches several tracks, so the younger duplicates are removed
+  // by hotstart and hidden retroactively on the buffered frames.
+  VideoSessionOptions so;
+  so.track.det_nms_thresh = 0.9f;
+  so.track.hotstart_delay = 3;
+  so.track.hotstart_dup_thresh = 8;
+  auto s = VideoSession::from_frames(tiny_model(), moving_squares(6), 30.0, so);
+  const auto born = ids_of(s->add_prompt(0, text("square")));
+  std::cout << "[ measured ] lax NMS: " << born.size() << " objects born on frame 0\n";
+  ASSERT_GE(born.size(), 2u);
+  Collected c;
+  s->propagate(PropagateDirection::forward, std::nullopt, std::nullopt, c.callback());
+  const auto survivors = s->status().object_ids;
+  std::cout << "[ measured ] " << survivors.size() << " survive hotstart\n";
+  EXPECT_LT(survivors.size(), born.size());
+  const std::set<int64_t> alive(survivors.begin(), survivors.end());
+  for (const auto& [t, f] : c.frames)
+    for (int64_t id : ids_of(f)) EXPECT_EQ(alive.count(id), 1u) << "removed id " << id << " shown on frame " << t;
 }
 
 TEST_F(VideoSessionTest, TextAndClickObjectsAreTrackedTogether) {
