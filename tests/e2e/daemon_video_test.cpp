@@ -603,6 +603,19 @@ TEST_F(DaemonVideo, MalformedWebSocketFramesDoNotHurtTheDaemon) {
   EXPECT_EQ(del(kBase + "/" + id).status, 200);
 }
 
+TEST_F(DaemonVideo, StopsPromptlyWithAnIdleWebSocketOpen) {
+  auto s = start_daemon(video_options());
+  const std::string id = start({{"video_path", "squares.mp4"}}, *s);
+  WsClient ws(s->port(), kBase + "/" + id + "/propagate");
+  ASSERT_EQ(ws.status, 101);
+  const auto t0 = std::chrono::steady_clock::now();
+  s.reset();  // drains and stops with the connection still open
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::cout << "[ measured ] stop with an open WebSocket took " << secs << " s\n";
+  EXPECT_LT(secs, 10.0);
+  EXPECT_FALSE(ws.recv_text());  // closed by the server
+}
+
 TEST_F(DaemonVideo, OpenApiListsTheVideoRoutes) {
   const json doc = d().get("/openapi.json").j();
   for (const char* p : {"/api/v1/video/sessions/start", "/api/v1/video/sessions/{id}/prompts",
