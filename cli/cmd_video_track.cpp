@@ -18,6 +18,7 @@
 #include "cli/common.h"
 #include "cli/prompt_args.h"
 #include "core/errors.h"
+#include "core/video/session_manager.h"
 #include "core/video/video_session.h"
 #include "formats/atomic_file.h"
 #include "formats/overlay.h"
@@ -175,11 +176,7 @@ int run_track(const TrackOptions& o) {
   const auto direction = core::propagate_direction_from_string(o.direction);
   Progress progress(stderr_is_terminal());
 
-  core::VideoSessionOptions so;
-  if (!cfg.session.temporal_disambiguation) so.track = core::TrackOptions::without_temporal_disambiguation();
-  if (!cfg.session.frame_storage.empty()) so.frame_storage = cfg.session.frame_storage;
-  so.max_frame_ram_bytes = cfg.session.max_frame_ram_mb * 1024 * 1024;
-  so.offload_dir = cfg.session.offload_dir;
+  const core::VideoSessionOptions so = core::video_session_options(cfg.session);
   auto model = load_model(cfg);
   auto session = core::VideoSession::open(
       model, o.input, so, {}, [&](int64_t done, int64_t total) { progress.show("decoding frame", done, total); });

@@ -90,6 +90,9 @@ std::string check_device(const char* key, const std::string& v) {
       [](const AppConfig& c) { return std::to_string(c.field); }
 #define BOOL(field) \
   [](AppConfig& c, const std::string& v) { c.field = parse_bool(K, v); }, [](const AppConfig& c) { return std::string(c.field ? "true" : "false"); }
+#define FLOAT(field, lo, hi)                                                                                   \
+  [](AppConfig& c, const std::string& v) { c.field = static_cast<float>(parse_float(K, v, lo, hi)); }, \
+      [](const AppConfig& c) { return fmt(c.field); }
 #define LIST(field) [](AppConfig& c, const std::string& v) { c.field = parse_list(v); }, [](const AppConfig& c) { return join(c.field); }
 
 std::vector<Setting> make_settings() {
@@ -138,6 +141,26 @@ std::vector<Setting> make_settings() {
       [](const AppConfig& c) { return c.session.frame_storage; });
   ADD("video.max_frame_ram_mb", "SAM3_MAX_FRAME_RAM_MB", nullptr, kServe, "frames kept in RAM per session before offloading (MiB)", INT(session.max_frame_ram_mb, 1, int64_t{1} << 30));
   ADD("video.offload_dir", "SAM3_OFFLOAD_DIR", nullptr, kServe, "folder for offloaded frames (empty: system temp)", STR(session.offload_dir));
+  // Detector-tracker orchestration (the reference's defaults).
+  ADD("tracking.detection_threshold", "SAM3_TRACK_DETECTION_THRESHOLD", nullptr, kServe, "detections kept on each frame: score above this", FLOAT(session.track.score_threshold_detection, 0.0, 1.0));
+  ADD("tracking.nms_iou", "SAM3_TRACK_NMS_IOU", nullptr, kServe, "mask-IoU NMS between detections", FLOAT(session.track.det_nms_thresh, 0.0, 1.0));
+  ADD("tracking.assoc_iou", "SAM3_TRACK_ASSOC_IOU", nullptr, kServe, "a detection overlapping a track by this is not new", FLOAT(session.track.assoc_iou_thresh, 0.0, 1.0));
+  ADD("tracking.track_assoc_iou", "SAM3_TRACK_TRACK_ASSOC_IOU", nullptr, kServe, "a track counts as matched at this IoU", FLOAT(session.track.trk_assoc_iou_thresh, 0.0, 1.0));
+  ADD("tracking.new_detection_threshold", "SAM3_TRACK_NEW_DETECTION_THRESHOLD", nullptr, kServe, "score for a new object while others are tracked", FLOAT(session.track.new_det_thresh, 0.0, 1.0));
+  ADD("tracking.hotstart_delay", "SAM3_TRACK_HOTSTART_DELAY", nullptr, kServe, "frames in which young objects may still be removed", INT(session.track.hotstart_delay, 0, 1 << 20));
+  ADD("tracking.hotstart_unmatch_frames", "SAM3_TRACK_HOTSTART_UNMATCH_FRAMES", nullptr, kServe, "unmatched frames that remove a young object", INT(session.track.hotstart_unmatch_thresh, 0, 1 << 20));
+  ADD("tracking.hotstart_duplicate_frames", "SAM3_TRACK_HOTSTART_DUPLICATE_FRAMES", nullptr, kServe, "duplicate frames that remove a young object", INT(session.track.hotstart_dup_thresh, 0, 1 << 20));
+  ADD("tracking.init_keep_alive", "SAM3_TRACK_INIT_KEEP_ALIVE", nullptr, kServe, "initial keep-alive of a new track", INT(session.track.init_trk_keep_alive, -(1 << 20), 1 << 20));
+  ADD("tracking.max_keep_alive", "SAM3_TRACK_MAX_KEEP_ALIVE", nullptr, kServe, "largest keep-alive of a track", INT(session.track.max_trk_keep_alive, -(1 << 20), 1 << 20));
+  ADD("tracking.min_keep_alive", "SAM3_TRACK_MIN_KEEP_ALIVE", nullptr, kServe, "keep-alive at which a track is dropped", INT(session.track.min_trk_keep_alive, -(1 << 20), 1 << 20));
+  ADD("tracking.occlusion_suppression_iou", "SAM3_TRACK_OCCLUSION_IOU", nullptr, kServe, "overlap that suppresses a recently occluded track (0 = off)", FLOAT(session.track.occlusion_suppression_iou, 0.0, 1.0));
+  ADD("tracking.fill_hole_area", "SAM3_TRACK_FILL_HOLE_AREA", nullptr, kServe, "holes and sprinkles filled in masks (pixels)", INT(session.track.fill_hole_area, 0, 1 << 20));
+  ADD("tracking.recondition_every", "SAM3_TRACK_RECONDITION_EVERY", nullptr, kServe, "re-anchor tracks on confident detections every N frames (0 = off)", INT(session.track.recondition_every_nth_frame, 0, 1 << 20));
+  ADD("tracking.high_confidence", "SAM3_TRACK_HIGH_CONFIDENCE", nullptr, kServe, "reconditioning: detection score and tracker logit", FLOAT(session.track.high_conf_thresh, 0.0, 1.0));
+  ADD("tracking.high_iou", "SAM3_TRACK_HIGH_IOU", nullptr, kServe, "reconditioning: detection-track mask IoU", FLOAT(session.track.high_iou_thresh, 0.0, 1.0));
+  ADD("tracking.shrink_keep_ratio", "SAM3_TRACK_SHRINK_KEEP_RATIO", nullptr, kServe, "memory keeps a mask if this share survives non-overlap", FLOAT(session.track.shrink_keep_ratio, 0.0, 1.0));
+  ADD("tracking.max_objects", "SAM3_TRACK_MAX_OBJECTS", nullptr, kServe, "most objects tracked in one session", INT(session.track.max_num_objects, 1, 1 << 24));
+  ADD("tracking.box_prompts_as_exemplars", "SAM3_TRACK_BOX_AS_EXEMPLAR", nullptr, kServe, "a box without text is a detector exemplar (reference) rather than a tracked object", BOOL(session.track.box_prompts_as_exemplars));
   ADD("server.host", "SERVER_HOST", "host", kServe, "listen address", STR(serve.host));
   ADD("server.port", "SERVER_PORT", "port", kServe, "listen port (0 = any free port)", INT(serve.port, 0, 65535));
   ADD("server.workers", "SERVER_WORKERS", "workers", kServe, "HTTP worker threads", INT(serve.workers, 1, 1024));
@@ -168,6 +191,7 @@ std::vector<Setting> make_settings() {
   return s;
 }
 #undef STR
+#undef FLOAT
 #undef INT
 #undef BOOL
 #undef LIST

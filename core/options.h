@@ -32,6 +32,35 @@ struct CacheOptions {
   int64_t max_size_mb = 2048;
 };
 
+// Detector-tracker orchestration parameters (reference defaults of
+// build_sam3_video_model with apply_temporal_disambiguation=True).
+struct TrackOptions {
+  float score_threshold_detection = 0.5f;  // detections kept (and NMS pre-filter): p > this
+  float det_nms_thresh = 0.1f;             // mask-IoU NMS between detections
+  float assoc_iou_thresh = 0.1f;           // detection overlaps a track (not new; det_to_matched)
+  float trk_assoc_iou_thresh = 0.5f;       // a track counts as matched
+  float new_det_thresh = 0.7f;             // new object when tracks exist: p >= this
+  int hotstart_delay = 15;                 // output lag; window in which young objects may be removed
+  int hotstart_unmatch_thresh = 8;         // unmatched frames that remove a young object
+  int hotstart_dup_thresh = 8;             // frames duplicating an older object that remove a young one
+  int init_trk_keep_alive = 30;
+  int max_trk_keep_alive = 30;
+  int min_trk_keep_alive = -1;
+  float occlusion_suppression_iou = 0.7f;  // suppress_overlapping_based_on_recent_occlusion_threshold (0 = off)
+  int fill_hole_area = 16;                 // holes / sprinkles filled in tracker and detector masks
+  int recondition_every_nth_frame = 16;    // re-anchor tracks on confident detections (0 = off)
+  float high_conf_thresh = 0.8f;           // reconditioning: detection score and tracker logit
+  float high_iou_thresh = 0.8f;            // reconditioning: detection-track mask IoU
+  float shrink_keep_ratio = 0.3f;          // memory update keeps a mask if >= this survives non-overlap
+  int max_num_objects = 10000;
+  bool box_prompts_as_exemplars = false;  // a box without text: detector exemplar (reference) vs tracker box
+
+  // The ablation apply_temporal_disambiguation=False: no hotstart and no
+  // reconditioning (memory selection is a tracker-config switch,
+  // TrackerConfig::use_memory_selection, fixed by the loaded model).
+  static TrackOptions without_temporal_disambiguation();
+};
+
 // Video sessions.
 struct SessionOptions {
   int max_concurrent_sessions = 10;
@@ -45,6 +74,7 @@ struct SessionOptions {
   std::string frame_storage = "auto";     // ram | ram_fp16 | ram_bf16 | disk | auto (core/video/frame_store.h)
   int64_t max_frame_ram_mb = 8192;        // decoded frames kept in RAM per session before offloading
   std::string offload_dir;                // where offloaded frames go ("" = the system temp folder)
+  TrackOptions track;                     // orchestration parameters of every session
 };
 
 // The REST daemon.

@@ -8,25 +8,27 @@
 
 namespace sam3::core {
 
-SessionManager::SessionManager(std::vector<std::shared_ptr<const Sam3Model>> models, SessionOptions limits,
-                               VideoSessionOptions session_options)
-    : models_(std::move(models)), limits_(std::move(limits)), session_options_(std::move(session_options)) {
+VideoSessionOptions video_session_options(const SessionOptions& s) {
+  VideoSessionOptions o;
+  o.track = s.track;
+  if (!s.temporal_disambiguation) {
+    // The ablation turns off hotstart and reconditioning, whatever else is set.
+    const TrackOptions plain = TrackOptions::without_temporal_disambiguation();
+    o.track.hotstart_delay = plain.hotstart_delay;
+    o.track.hotstart_unmatch_thresh = plain.hotstart_unmatch_thresh;
+    o.track.hotstart_dup_thresh = plain.hotstart_dup_thresh;
+    o.track.recondition_every_nth_frame = plain.recondition_every_nth_frame;
+  }
+  if (!s.frame_storage.empty()) o.frame_storage = s.frame_storage;
+  if (s.max_frame_ram_mb > 0) o.max_frame_ram_bytes = s.max_frame_ram_mb * 1024 * 1024;
+  o.offload_dir = s.offload_dir;
+  return o;
+}
+
+SessionManager::SessionManager(std::vector<std::shared_ptr<const Sam3Model>> models, SessionOptions limits)
+    : models_(std::move(models)), limits_(std::move(limits)), session_options_(video_session_options(limits_)) {
   models_.erase(std::remove(models_.begin(), models_.end(), nullptr), models_.end());
   if (models_.empty()) throw ModelMissing("session manager: no model loaded");
-  // The deployment's session settings fill what the caller left at its defaults.
-  const VideoSessionOptions defaults;
-  if (session_options_.frame_storage == defaults.frame_storage && !limits_.frame_storage.empty())
-    session_options_.frame_storage = limits_.frame_storage;
-  if (session_options_.max_frame_ram_bytes == 0 && limits_.max_frame_ram_mb > 0)
-    session_options_.max_frame_ram_bytes = limits_.max_frame_ram_mb * 1024 * 1024;
-  if (session_options_.offload_dir.empty()) session_options_.offload_dir = limits_.offload_dir;
-  if (!limits_.temporal_disambiguation) {
-    const TrackOptions plain = TrackOptions::without_temporal_disambiguation();
-    session_options_.track.hotstart_delay = plain.hotstart_delay;
-    session_options_.track.hotstart_unmatch_thresh = plain.hotstart_unmatch_thresh;
-    session_options_.track.hotstart_dup_thresh = plain.hotstart_dup_thresh;
-    session_options_.track.recondition_every_nth_frame = plain.recondition_every_nth_frame;
-  }
 }
 
 size_t SessionManager::pick_locked() const {

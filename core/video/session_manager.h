@@ -24,6 +24,11 @@
 
 namespace sam3::core {
 
+// The options of each session from the deployment's settings (the tracking
+// parameters, the temporal-disambiguation switch and the frame storage policy).
+// One function, so `sam3 video track` and the daemon's sessions agree.
+VideoSessionOptions video_session_options(const SessionOptions& settings);
+
 struct SessionSummary {
   std::string id;
   std::string device;
@@ -39,8 +44,7 @@ class SessionManager {
   // models: one replica per device (at least one). limits: the cap
   // (max_concurrent_sessions, <= 0: unlimited) and the idle timeout
   // (timeout_seconds, <= 0: never). \throws ModelMissing without a model.
-  SessionManager(std::vector<std::shared_ptr<const Sam3Model>> models, SessionOptions limits,
-                 VideoSessionOptions session_options = {});
+  SessionManager(std::vector<std::shared_ptr<const Sam3Model>> models, SessionOptions limits);
 
   // Decodes the video on the least-loaded device and registers the session.
   // id: the caller's (must be new) or a random one. Returns the id.

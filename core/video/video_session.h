@@ -51,38 +51,12 @@
 #include <vector>
 
 #include "core/image_engine.h"
+#include "core/options.h"
 #include "formats/types.h"
 
 namespace sam3::core {
 
-// Detector-tracker orchestration parameters (reference defaults of
-// build_sam3_video_model with apply_temporal_disambiguation=True).
-struct TrackOptions {
-  float score_threshold_detection = 0.5f;  // detections kept (and NMS pre-filter): p > this
-  float det_nms_thresh = 0.1f;             // mask-IoU NMS between detections
-  float assoc_iou_thresh = 0.1f;           // detection overlaps a track (not new; det_to_matched)
-  float trk_assoc_iou_thresh = 0.5f;       // a track counts as matched
-  float new_det_thresh = 0.7f;             // new object when tracks exist: p >= this
-  int hotstart_delay = 15;                 // output lag; window in which young objects may be removed
-  int hotstart_unmatch_thresh = 8;         // unmatched frames that remove a young object
-  int hotstart_dup_thresh = 8;             // frames duplicating an older object that remove a young one
-  int init_trk_keep_alive = 30;
-  int max_trk_keep_alive = 30;
-  int min_trk_keep_alive = -1;
-  float occlusion_suppression_iou = 0.7f;  // suppress_overlapping_based_on_recent_occlusion_threshold (0 = off)
-  int fill_hole_area = 16;                 // holes / sprinkles filled in tracker and detector masks
-  int recondition_every_nth_frame = 16;    // re-anchor tracks on confident detections (0 = off)
-  float high_conf_thresh = 0.8f;           // reconditioning: detection score and tracker logit
-  float high_iou_thresh = 0.8f;            // reconditioning: detection-track mask IoU
-  float shrink_keep_ratio = 0.3f;          // memory update keeps a mask if >= this survives non-overlap
-  int max_num_objects = 10000;
-  bool box_prompts_as_exemplars = false;  // a box without text: detector exemplar (reference) vs tracker box
-
-  // The ablation apply_temporal_disambiguation=False: no hotstart and no
-  // reconditioning (memory selection is a tracker-config switch,
-  // TrackerConfig::use_memory_selection, fixed by the loaded model).
-  static TrackOptions without_temporal_disambiguation();
-};
+// TrackOptions (the orchestration parameters) is declared in core/options.h.
 
 // Prompts for one frame. Text (+ optional box exemplars) -> detector path;
 // points and/or a box without text -> tracker path (one object).

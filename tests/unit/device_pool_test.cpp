@@ -5,6 +5,7 @@
 #include <c10/core/CPUAllocator.h>
 
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <future>
@@ -117,6 +118,15 @@ TEST(DevicePool, AFullPoolRefusesWorkAndDroppedTicketsFreeTheirSlot) {
 TEST(DevicePool, RejectsAnEmptyPool) {
   EXPECT_THROW(DevicePool({}, 4), InvalidInput);
   EXPECT_THROW(DevicePool(std::vector<std::shared_ptr<const Sam3Model>>{nullptr}, 4), ModelMissing);
+}
+
+TEST(IntraopThreads, OpenMpWaitsPassivelyUnlessTheUserChose) {
+  // model_loader.cpp's start-up hook re-executed this test binary with
+  // OMP_WAIT_POLICY=PASSIVE unless a policy was already set.
+  const char* policy = std::getenv("OMP_WAIT_POLICY");
+  const char* spin = std::getenv("GOMP_SPINCOUNT");
+  ASSERT_TRUE(policy != nullptr || spin != nullptr) << "the OpenMP wait policy hook did not run";
+  std::cout << "OMP_WAIT_POLICY=" << (policy ? policy : "(unset)") << "\n";
 }
 
 TEST(IntraopThreads, TheSettingIsPerThread) {
