@@ -74,8 +74,10 @@ void add_info_routes(Router& router, DaemonContext& ctx) {
 
   router.add(Route{"GET", "/models/info", "The loaded models, their devices and capabilities", "operations", true,
                    [&ctx](Request&) {
-                     json image = {{"loaded", ctx.model_loaded()},
-                                   {"capabilities", json::array({"text", "box", "point", "batch", "cached_features"})}};
+                     json image = {{"loaded", ctx.model_loaded()}, {"capabilities", json::array()}};
+                     // The video tracker is the checkpoint's `tracker.` part, the same
+                     // weights as the interactive head: one flag tells both.
+                     json video = {{"loaded", false}, {"capabilities", json::array()}, {"devices", json::array()}};
                      if (ctx.model_loaded()) {
                        const core::ModelInfo info = ctx.model_info();
                        image["checkpoint"] = info.checkpoint;
@@ -85,11 +87,17 @@ void add_info_routes(Router& router, DaemonContext& ctx) {
                        image["image_size"] = info.image_size;
                        image["num_parameters"] = info.num_parameters;
                        image["interactive"] = info.interactive;
+                       image["capabilities"] = info.interactive
+                                                   ? json::array({"text", "box", "point", "batch", "cached_features"})
+                                                   : json::array({"text", "box", "batch", "cached_features"});
+                       if (info.interactive)
+                         video = {{"loaded", true},
+                                  {"checkpoint", info.checkpoint},
+                                  {"devices", json::array({info.device})},
+                                  {"capabilities", json::array({"text", "point", "box", "propagate", "remove", "reset"})}};
                      } else if (const std::string e = ctx.load_error(); !e.empty()) {
                        image["error"] = e;
                      }
-                     // The video engine is not part of this build yet.
-                     json video = {{"loaded", false}, {"capabilities", json::array()}, {"devices", json::array()}};
                      return Response::json_body({{"models", {{"image", image}, {"video", video}}},
                                                  {"server_version", SAM3_VERSION},
                                                  {"sam3_version", SAM3_VERSION}});

@@ -83,6 +83,14 @@ TEST_F(DaemonInference, SegmentMatchesTheGoldenCaseAndADirectCoreCall) {
   std::cout << "[ measured ] daemon segment: " << j["num_masks"] << " masks, " << j["inference_time_ms"] << " ms\n";
 }
 
+TEST_F(DaemonInference, ModelInfoWithoutATracker) {
+  // The golden detector has no tracker: no video model, no point prompts.
+  const json m = daemon_->get("/models/info").j()["models"];
+  EXPECT_EQ(m["image"]["loaded"], true);
+  EXPECT_EQ(m["video"]["loaded"], false);
+  for (const auto& c : m["image"]["capabilities"]) EXPECT_NE(c, "point");
+}
+
 TEST_F(DaemonInference, MultipartUploadGivesTheSameResultAsJson) {
   const std::string png = image("case0_text");
   const json via_json = daemon_->post("/api/v1/image/segment", text_request(png, "red circle", kCase0Threshold)).j();

@@ -625,5 +625,12 @@ TEST_F(DaemonVideo, OpenApiListsTheVideoRoutes) {
     EXPECT_TRUE(doc["paths"].contains(p)) << p;
 }
 
+TEST_F(DaemonVideo, ModelInfoReportsTheTracker) {
+  const json m = d().get("/models/info").j()["models"];
+  EXPECT_EQ(m["video"]["loaded"], true);
+  EXPECT_FALSE(m["video"]["capabilities"].empty());
+  EXPECT_EQ(m["image"]["interactive"], true);
+}
+
 }  // namespace
 }  // namespace sam3::test
