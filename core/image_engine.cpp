@@ -205,14 +205,38 @@ std::shared_ptr<const Sam3Model> make_model(const Sam3Config& config, Sam3Image 
   return std::make_shared<const Sam3Model>(config, std::move(net), std::move(tokenizer), dev, bf16, checkpoint);
 }
 
-// forward_grounding in float32 whatever the dtype: under bf16 only the
-// backbone and the text encoder are autocast. (The reference on CUDA runs the
-// whole detector in bf16, which would halve each prompt's cost on CPU too,
-// but the geometry encoder is not autocast-safe on CPU yet: it mixes bf16 and
-// float32 tensors in ops that autocast does not cast.)
+// forward_grounding with the model's autocast policy. Under bf16 the text
+// prompts' detector (fusion encoder, decoder, scorer, mask head) runs under
+// autocast too, as the reference runs the whole detector on CUDA (the
+// decoder FFN opts out itself, trap 2); on CPU that is most of each prompt's
+// cost. The geometry encoder stays float32: it is not autocast-safe on CPU
+// (it mixes bf16 and float32 tensors in an op autocast does not cast), so
+// prompts with boxes run as float32 throughout. Outputs are float32.
 static GroundingOutput ground(const Sam3Model& model, const BackboneFeatures& image, const TextFeatures& text,
                               const torch::Tensor& boxes = {}, const torch::Tensor& labels = {}) {
-  return model.net().forward_grounding(image, text, boxes, labels);
+  Sam3ImageImpl& net = model.net();
+  if (!model.bf16() || (boxes.defined() && boxes.numel() > 0)) return net.forward_grounding(image, text, boxes, labels);
+  try {
+    const int64_t batch = text.count();
+    auto expand = [batch](const torch::Tensor& t) {
+      return t.size(0) == batch ? t : t.expand({batch, t.size(1), t.size(2), t.size(3)});
+    };
+    const torch::Tensor img_feat = expand(image.fpn.back()), img_pos = expand(image.pos.back());
+    const GeometryEncoding geo = net.geometry_encoder->forward(GeometryPrompt{}, img_feat, img_pos);
+    AutocastScope autocast(true, model.device());
+    const PromptSequence prompt = assemble_prompt(text.features, text.mask, geo.tokens, geo.mask);
+    const FusionEncoderOutput enc = net.transformer->encoder->forward(img_feat, img_pos, prompt.tokens, prompt.mask);
+    const DecoderOutput dec = net.transformer->decoder->forward(enc.memory, enc.pos, prompt.tokens, prompt.mask,
+                                                                img_feat.size(2), img_feat.size(3));
+    const DetectionOutput det =
+        finalize_detections(*net.transformer->decoder, *net.dot_prod_scoring, dec, prompt.tokens, prompt.mask);
+    const SegmentationOutput seg =
+        net.segmentation_head->forward(image.fpn, det.queries, enc.memory, prompt.tokens, prompt.mask);
+    return {to_float(det.pred_logits), to_float(det.pred_boxes), to_float(det.presence_logit_dec),
+            to_float(seg.pred_masks)};
+  } catch (const c10::Error& e) {
+    throw ModelError(std::string("forward stage 'grounding (bf16)' failed: ") + e.what_without_backtrace());
+  }
 }
 
 BackboneFeatures compute_image_features(const Sam3Model& model, const torch::Tensor& pixels) {
