@@ -205,13 +205,13 @@ std::shared_ptr<const Sam3Model> make_model(const Sam3Config& config, Sam3Image 
   return std::make_shared<const Sam3Model>(config, std::move(net), std::move(tokenizer), dev, bf16, checkpoint);
 }
 
-// forward_grounding with the model's autocast policy. Under bf16 the text
-// prompts' detector (fusion encoder, decoder, scorer, mask head) runs under
-// autocast too, as the reference runs the whole detector on CUDA (the
-// decoder FFN opts out itself, trap 2); on CPU that is most of each prompt's
-// cost. The geometry encoder stays float32: it is not autocast-safe on CPU
-// (it mixes bf16 and float32 tensors in an op autocast does not cast), so
-// prompts with boxes run as float32 throughout. Outputs are float32.
+// forward_grounding with the model's autocast policy. Under bf16, text
+// prompts run the fusion encoder, decoder and scorer under autocast too, as
+// the reference runs the whole detector on CUDA (the decoder FFN opts out
+// itself, trap 2); on CPU the fusion encoder is most of each prompt's cost.
+// The geometry encoder and the mask head stay float32 (on CPU they mix bf16
+// and float32 tensors in ops that autocast does not cast), and prompts with
+// boxes run as float32 throughout. Outputs are float32.
 static GroundingOutput ground(const Sam3Model& model, const BackboneFeatures& image, const TextFeatures& text,
                               const torch::Tensor& boxes = {}, const torch::Tensor& labels = {}) {
   Sam3ImageImpl& net = model.net();
@@ -223,17 +223,29 @@ static GroundingOutput ground(const Sam3Model& model, const BackboneFeatures& im
     };
     const torch::Tensor img_feat = expand(image.fpn.back()), img_pos = expand(image.pos.back());
     const GeometryEncoding geo = net.geometry_encoder->forward(GeometryPrompt{}, img_feat, img_pos);
-    AutocastScope autocast(true, model.device());
-    const PromptSequence prompt = assemble_prompt(text.features, text.mask, geo.tokens, geo.mask);
-    const FusionEncoderOutput enc = net.transformer->encoder->forward(img_feat, img_pos, prompt.tokens, prompt.mask);
-    const DecoderOutput dec = net.transformer->decoder->forward(enc.memory, enc.pos, prompt.tokens, prompt.mask,
-                                                                img_feat.size(2), img_feat.size(3));
-    const DetectionOutput det =
-        finalize_detections(*net.transformer->decoder, *net.dot_prod_scoring, dec, prompt.tokens, prompt.mask);
-    const SegmentationOutput seg =
-        net.segmentation_head->forward(image.fpn, det.queries, enc.memory, prompt.tokens, prompt.mask);
-    return {to_float(det.pred_logits), to_float(det.pred_boxes), to_float(det.presence_logit_dec),
-            to_float(seg.pred_masks)};
+    const char* stage = "prompt assembly";
+    try {
+      const PromptSequence prompt = assemble_prompt(text.features, text.mask, geo.tokens, geo.mask);
+      FusionEncoderOutput enc;
+      DetectionOutput det;
+      {
+        AutocastScope autocast(true, model.device());
+        stage = "fusion encoder";
+        enc = net.transformer->encoder->forward(img_feat, img_pos, prompt.tokens, prompt.mask);
+        stage = "decoder";
+        const DecoderOutput dec = net.transformer->decoder->forward(enc.memory, enc.pos, prompt.tokens, prompt.mask,
+                                                                    img_feat.size(2), img_feat.size(3));
+        stage = "scoring";
+        det = finalize_detections(*net.transformer->decoder, *net.dot_prod_scoring, dec, prompt.tokens, prompt.mask);
+      }
+      // The mask head stays float32: its GroupNorms take no bf16 input on CPU.
+      stage = "segmentation head";
+      const SegmentationOutput seg = net.segmentation_head->forward(image.fpn, to_float(det.queries),
+                                                                    to_float(enc.memory), prompt.tokens, prompt.mask);
+      return {to_float(det.pred_logits), to_float(det.pred_boxes), to_float(det.presence_logit_dec), seg.pred_masks};
+    } catch (const c10::Error& e) {
+      throw ModelError(std::string("forward stage '") + stage + "' (bf16) failed: " + e.what_without_backtrace());
+    }
   } catch (const c10::Error& e) {
     throw ModelError(std::string("forward stage 'grounding (bf16)' failed: ") + e.what_without_backtrace());
   }
@@ -395,8 +407,12 @@ std::vector<formats::SegmentResult> ImageEngine::segment_texts(const ImageState&
   TextFeatures all = compute_text_features(*model_, texts);
   const auto n = static_cast<int64_t>(texts.size());
   out.reserve(texts.size());
-  for (int64_t begin = 0; begin < n; begin += kMaxGroundingBatch) {
-    const int64_t end = std::min(n, begin + kMaxGroundingBatch);
+  // bf16 on CPU: one prompt per pass. Batched bf16 passes cost more than the
+  // same prompts one by one there (full size, 2 threads: 8.8 CPU seconds for
+  // two prompts together, 3.5 each alone); float32 is linear either way.
+  const int64_t group = model_->bf16() && model_->device().is_cpu() ? 1 : kMaxGroundingBatch;
+  for (int64_t begin = 0; begin < n; begin += group) {
+    const int64_t end = std::min(n, begin + group);
     GroundingOutput g = ground(*model_, state.features, all.slice(begin, end));
     for (int64_t b = 0; b < end - begin; ++b)
       out.push_back(postprocess_grounding(g.pred_logits[b], g.pred_boxes[b], g.presence_logit_dec[b], g.pred_masks[b],

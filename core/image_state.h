@@ -29,7 +29,9 @@ public:
   Sam3ImageImpl& net() const { return *net_.ptr(); }
   const Tokenizer& tokenizer() const { return *tokenizer_; }
   const torch::Device& device() const { return device_; }
-  // Whether the backbone and text encoder run under bf16 autocast.
+  // Whether inference runs under bf16 autocast: the backbone, the text
+  // encoder and, for text prompts, the fusion encoder, decoder and scorer
+  // (image_engine.cpp says why the rest stays float32).
   bool bf16() const { return bf16_; }
   const std::string& checkpoint() const { return checkpoint_; }
 
