@@ -23,6 +23,12 @@ fi
 tmp=""
 cleanup() { [[ -n "$tmp" ]] && rm -rf "$tmp"; }
 trap cleanup EXIT
+if [[ -z "$MODEL" && -z "${SAM3_BPE_PATH:-}" ]]; then
+  # Text prompts need the CLIP vocabulary, which no package ships: without
+  # ../shared (or SAM3_BPE_PATH) there is nothing honest to measure.
+  echo "sam3 bench: skipped: no CLIP vocabulary (set SAM3_BPE_PATH or provide ../shared/golden)" >&2
+  exit 77
+fi
 if [[ -z "$MODEL" ]]; then
   # A random tiny model with the tracker (so the video figure runs too).
   tmp="$(mktemp -d)"
