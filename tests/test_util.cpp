@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <fstream>
@@ -24,6 +25,32 @@ std::string golden_dir() {
   if (s.empty()) return "";
   const auto g = std::filesystem::path(s) / "golden";
   return std::filesystem::is_directory(g) ? g.string() : "";
+}
+
+std::string golden_bpe_path() {
+  const std::string g = golden_dir();
+  const std::string p = g.empty() ? std::string() : g + "/bpe_simple_vocab_16e6.txt.gz";
+  return !p.empty() && std::filesystem::exists(p) ? p : std::string();
+}
+
+std::vector<formats::Image> moving_squares(int n, int w, int h) {
+  std::vector<formats::Image> frames;
+  for (int i = 0; i < n; ++i) {
+    formats::Image img{w, h, std::vector<uint8_t>(static_cast<size_t>(w * h * 3), 110)};
+    auto fill = [&](int x0, int y0, int s, uint8_t r, uint8_t g, uint8_t b) {
+      for (int y = std::max(0, y0); y < std::min(h, y0 + s); ++y)
+        for (int x = std::max(0, x0); x < std::min(w, x0 + s); ++x) {
+          const size_t k = static_cast<size_t>((y * w + x) * 3);
+          img.rgb[k] = r;
+          img.rgb[k + 1] = g;
+          img.rgb[k + 2] = b;
+        }
+    };
+    fill(8 + 4 * i, 10, 20, 240, 40, 30);
+    fill(w - 30 - 3 * i, 40, 18, 20, 30, 200);
+    frames.push_back(std::move(img));
+  }
+  return frames;
 }
 
 TempDir::TempDir() {

@@ -4,14 +4,24 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
+
+#include "formats/types.h"
 
 namespace sam3::test {
 
 // ../shared next to the source tree (CMake SAM3_SHARED_DIR), or "" when absent.
 std::string shared_dir();
 std::string golden_dir();  // shared_dir()/golden, or ""
+
+// The CLIP BPE vocabulary in shared/golden, or "" when absent.
+std::string golden_bpe_path();
+
+// n synthetic W x H frames: a red square moving right and a blue square moving
+// left on grey (the video tests' input).
+std::vector<formats::Image> moving_squares(int n, int w = 96, int h = 72);
 
 // A fresh folder under the system temp dir, removed by the destructor.
 class TempDir {
@@ -37,6 +47,13 @@ struct CommandResult {
 CommandResult run_sam3(const std::string& args, const std::string& env = "", const std::string& stdin_data = "");
 
 }  // namespace sam3::test
+
+// Skips the current test when the CLIP vocabulary (shared/golden) is absent.
+#define SAM3_REQUIRE_BPE()                                                                           \
+  do {                                                                                               \
+    if (::sam3::test::golden_bpe_path().empty())                                                     \
+      GTEST_SKIP() << "the CLIP BPE vocabulary (../shared/golden) is absent: model test skipped";   \
+  } while (0)
 
 // Skips the current test with a clear message when shared/golden is absent.
 #define SAM3_REQUIRE_GOLDEN()                                                           \

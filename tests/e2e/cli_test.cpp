@@ -14,7 +14,7 @@ namespace {
 using nlohmann::json;
 
 std::string golden_model() { return golden_dir() + "/image_tiny"; }
-std::string golden_bpe() { return golden_dir() + "/bpe_simple_vocab_16e6.txt.gz"; }
+std::string golden_bpe() { return golden_bpe_path(); }
 
 std::vector<json> json_lines(const std::string& out) {
   std::vector<json> v;

@@ -25,30 +25,6 @@ namespace {
 namespace fs = std::filesystem;
 const std::string kBase = "/api/v1/video/sessions";
 
-std::string bpe_path() {
-  const std::string g = golden_dir();
-  const std::string p = g.empty() ? std::string() : g + "/bpe_simple_vocab_16e6.txt.gz";
-  return !p.empty() && fs::exists(p) ? p : std::string();
-}
-
-std::vector<formats::Image> moving_squares(int n, int w = 96, int h = 72) {
-  std::vector<formats::Image> frames;
-  for (int i = 0; i < n; ++i) {
-    formats::Image img{w, h, std::vector<uint8_t>(static_cast<size_t>(w * h * 3), 110)};
-    auto fill = [&](int x0, int y0, int s, uint8_t r, uint8_t g, uint8_t b) {
-      for (int y = std::max(0, y0); y < std::min(h, y0 + s); ++y)
-        for (int x = std::max(0, x0); x < std::min(w, x0 + s); ++x) {
-          const size_t k = static_cast<size_t>((y * w + x) * 3);
-          img.rgb[k] = r, img.rgb[k + 1] = g, img.rgb[k + 2] = b;
-        }
-    };
-    fill(8 + 4 * i, 10, 20, 240, 40, 30);
-    fill(w - 30 - 3 * i, 40, 18, 20, 30, 200);
-    frames.push_back(std::move(img));
-  }
-  return frames;
-}
-
 // Made once: a model folder, the video root with an 8-frame MP4, a JPEG
 // folder and a symlink that escapes the root, and the loaded model.
 struct Fixture {
@@ -61,7 +37,7 @@ struct Fixture {
     o.preset = "tiny";
     o.seed = 3;
     o.out_dir = model_dir;
-    o.bpe_path = bpe_path();
+    o.bpe_path = golden_bpe_path();
     core::init_model_folder(o);
     {
       c10::InferenceMode guard;
@@ -217,7 +193,7 @@ private:
 class DaemonVideo : public ::testing::Test {
 protected:
   static void SetUpTestSuite() {
-    if (bpe_path().empty()) return;
+    if (golden_bpe_path().empty()) return;
     daemon_ = start_daemon(video_options()).release();
   }
   static void TearDownTestSuite() {
@@ -225,7 +201,7 @@ protected:
     daemon_ = nullptr;
   }
   void SetUp() override {
-    if (bpe_path().empty()) GTEST_SKIP() << "CLIP BPE vocabulary (shared/golden) absent";
+    if (golden_bpe_path().empty()) GTEST_SKIP() << "CLIP BPE vocabulary (shared/golden) absent";
     ASSERT_NE(daemon_, nullptr);
   }
   static LocalDaemon& d() { return *daemon_; }

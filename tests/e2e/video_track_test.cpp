@@ -22,30 +22,6 @@ namespace {
 
 using nlohmann::json;
 
-std::string bpe_path() {
-  const std::string g = test::golden_dir();
-  const std::string p = g.empty() ? std::string() : g + "/bpe_simple_vocab_16e6.txt.gz";
-  return !p.empty() && std::filesystem::exists(p) ? p : std::string();
-}
-
-std::vector<formats::Image> moving_squares(int n, int w = 96, int h = 72) {
-  std::vector<formats::Image> frames;
-  for (int i = 0; i < n; ++i) {
-    formats::Image img{w, h, std::vector<uint8_t>(static_cast<size_t>(w * h * 3), 110)};
-    auto fill = [&](int x0, int y0, int s, uint8_t r, uint8_t g, uint8_t b) {
-      for (int y = std::max(0, y0); y < std::min(h, y0 + s); ++y)
-        for (int x = std::max(0, x0); x < std::min(w, x0 + s); ++x) {
-          const size_t k = static_cast<size_t>((y * w + x) * 3);
-          img.rgb[k] = r, img.rgb[k + 1] = g, img.rgb[k + 2] = b;
-        }
-    };
-    fill(8 + 4 * i, 10, 20, 240, 40, 30);
-    fill(w - 30 - 3 * i, 40, 18, 20, 30, 200);
-    frames.push_back(std::move(img));
-  }
-  return frames;
-}
-
 // Model folder + an 8-frame MP4 + the same frames as a JPEG folder, made once.
 struct Fixture {
   test::TempDir dir;
@@ -56,7 +32,7 @@ struct Fixture {
     o.preset = "tiny";
     o.seed = 3;
     o.out_dir = model;
-    o.bpe_path = bpe_path();
+    o.bpe_path = test::golden_bpe_path();
     core::init_model_folder(o);
     {
       c10::InferenceMode guard;
@@ -68,7 +44,7 @@ struct Fixture {
       t.clear();
       core::save_safetensors(model + "/model.safetensors", out);
     }
-    const auto frames = moving_squares(8);
+    const auto frames = test::moving_squares(8);
     mp4 = dir.file("squares.mp4");
     formats::VideoEncodeOptions eo;
     eo.fps = 10;
@@ -97,7 +73,7 @@ std::vector<json> json_lines(const std::string& text) {
 class VideoTrackCli : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (bpe_path().empty()) GTEST_SKIP() << "CLIP BPE vocabulary (shared/golden) absent";
+    if (test::golden_bpe_path().empty()) GTEST_SKIP() << "CLIP BPE vocabulary (shared/golden) absent";
   }
   test::CommandResult track(const std::string& input, const std::string& args) {
     return test::run_sam3("video track '" + input + "' --model '" + fixture().model + "' --threads 1 " + args);

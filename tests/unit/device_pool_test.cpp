@@ -23,23 +23,12 @@
 namespace sam3::core {
 namespace {
 
-std::string bpe_path() {
-  const std::string g = test::golden_dir();
-  const std::string p = g.empty() ? std::string() : g + "/bpe_simple_vocab_16e6.txt.gz";
-  return !p.empty() && std::filesystem::exists(p) ? p : std::string();
-}
-
-#define REQUIRE_BPE()                                                                     \
-  do {                                                                                    \
-    if (bpe_path().empty()) GTEST_SKIP() << "CLIP BPE vocabulary (shared/golden) absent"; \
-  } while (0)
-
 std::shared_ptr<const Sam3Model> tiny_model() {
   static auto m = [] {
     c10::InferenceMode guard;
     torch::manual_seed(11);
     const Sam3Config cfg = Sam3Config::tiny();
-    return make_model(cfg, Sam3Image(cfg), std::make_shared<const Tokenizer>(bpe_path()), "cpu", false);
+    return make_model(cfg, Sam3Image(cfg), std::make_shared<const Tokenizer>(test::golden_bpe_path()), "cpu", false);
   }();
   return m;
 }
@@ -69,7 +58,7 @@ struct Gate {
 };
 
 TEST(DevicePool, SendsWorkToTheLeastLoadedDevice) {
-  REQUIRE_BPE();
+  SAM3_REQUIRE_BPE();
   DevicePool pool({tiny_model(), tiny_model()}, 4);
   ASSERT_EQ(pool.size(), 2u);
   Gate gate;
@@ -93,7 +82,7 @@ TEST(DevicePool, SendsWorkToTheLeastLoadedDevice) {
 }
 
 TEST(DevicePool, AFullPoolRefusesWorkAndDroppedTicketsFreeTheirSlot) {
-  REQUIRE_BPE();
+  SAM3_REQUIRE_BPE();
   DevicePool pool({tiny_model()}, 1);
   Gate gate;
   std::promise<void> started;
@@ -175,7 +164,7 @@ TEST(CachingCpuAllocator, ReusesLargeBlocksAndServesRawAllocations) {
 }
 
 TEST(BatchedBackbone, SetImagesMatchesSetImagePerImage) {
-  REQUIRE_BPE();
+  SAM3_REQUIRE_BPE();
   c10::InferenceMode guard;
   const ImageEngine engine(tiny_model());
   const formats::Image a = test_image(64, 48, 1), b = test_image(30, 50, 2), c = test_image(80, 80, 3);

@@ -81,17 +81,6 @@ TEST(Postprocess, RejectsInconsistentShapes) {
 
 // ---- the engine on a random-weight tiny model ------------------------------------------
 
-std::string bpe_path() {
-  const std::string g = test::golden_dir();
-  const std::string p = g.empty() ? std::string() : g + "/bpe_simple_vocab_16e6.txt.gz";
-  return !p.empty() && std::filesystem::exists(p) ? p : std::string();
-}
-
-#define REQUIRE_BPE()                                                                     \
-  do {                                                                                    \
-    if (bpe_path().empty()) GTEST_SKIP() << "CLIP BPE vocabulary (shared/golden) absent"; \
-  } while (0)
-
 // A tiny model folder: config.json + weights.safetensors with official names.
 struct TinyModelDir {
   test::TempDir tmp;
@@ -109,7 +98,7 @@ struct TinyModelDir {
   ModelOptions options() const {
     ModelOptions o;
     o.model_dir = tmp.path().string();
-    o.bpe_path = bpe_path();
+    o.bpe_path = test::golden_bpe_path();
     o.threads = 1;
     return o;
   }
@@ -135,7 +124,7 @@ formats::Image test_image(int w, int h) {
 }
 
 TEST(ImageEngine, LoadsAndDescribesTheModel) {
-  REQUIRE_BPE();
+  SAM3_REQUIRE_BPE();
   ModelInfo info = describe(*tiny_model());
   EXPECT_EQ(info.image_size, 252);
   EXPECT_EQ(info.device, "cpu");
@@ -147,7 +136,7 @@ TEST(ImageEngine, LoadsAndDescribesTheModel) {
 }
 
 TEST(ImageEngine, SegmentsTextAndBoxesWithTheThreshold) {
-  REQUIRE_BPE();
+  SAM3_REQUIRE_BPE();
   const ImageEngine engine(tiny_model());
   const auto state = engine.set_image(test_image(64, 48));
   EXPECT_GT(ImageEngine::state_bytes(*state), 0);
@@ -196,7 +185,7 @@ TEST(ImageEngine, SegmentsTextAndBoxesWithTheThreshold) {
 }
 
 TEST(ImageEngine, SegmentTextsBatchesLikeSinglePrompts) {
-  REQUIRE_BPE();
+  SAM3_REQUIRE_BPE();
   const ImageEngine engine(tiny_model());
   const auto state = engine.set_image(test_image(40, 30));
   const std::vector<std::string> texts = {"shoe", "a red car", "person in blue vest", "dog", "cat", "tree"};
@@ -217,7 +206,7 @@ TEST(ImageEngine, SegmentTextsBatchesLikeSinglePrompts) {
 }
 
 TEST(ImageEngine, RejectsBadInput) {
-  REQUIRE_BPE();
+  SAM3_REQUIRE_BPE();
   const ImageEngine engine(tiny_model());
   EXPECT_THROW(engine.set_image(formats::Image{}), InvalidInput);
   formats::Image short_rgb = test_image(8, 8);
@@ -241,7 +230,7 @@ TEST(ImageEngine, RejectsBadInput) {
 }
 
 TEST(ImageEngine, LoadOptionsAreChecked) {
-  REQUIRE_BPE();
+  SAM3_REQUIRE_BPE();
   ModelOptions o = tiny_dir().options();
   o.dtype = "fp16";
   EXPECT_THROW(load_model(o), InvalidInput);
@@ -259,7 +248,7 @@ TEST(ImageEngine, LoadOptionsAreChecked) {
 }
 
 TEST(ImageEngine, MismatchedCheckpointFailsLoudly) {
-  REQUIRE_BPE();
+  SAM3_REQUIRE_BPE();
   test::TempDir tmp;
   {
     c10::InferenceMode guard;
@@ -274,7 +263,7 @@ TEST(ImageEngine, MismatchedCheckpointFailsLoudly) {
   }
   ModelOptions o;
   o.model_dir = tmp.path().string();
-  o.bpe_path = bpe_path();
+  o.bpe_path = test::golden_bpe_path();
   try {
     load_model(o);
     ADD_FAILURE() << "a checkpoint without dot_prod_scoring.hs_proj.bias loaded";
@@ -284,7 +273,7 @@ TEST(ImageEngine, MismatchedCheckpointFailsLoudly) {
 }
 
 TEST(ImageEngine, PointsRunTheInteractiveHead) {
-  REQUIRE_BPE();
+  SAM3_REQUIRE_BPE();
   Sam3Model const* raw = nullptr;
   std::shared_ptr<const Sam3Model> model;
   {
@@ -292,7 +281,7 @@ TEST(ImageEngine, PointsRunTheInteractiveHead) {
     torch::manual_seed(11);
     Sam3Config cfg = Sam3Config::tiny();
     cfg.enable_inst_interactivity = true;
-    model = make_model(cfg, Sam3Image(cfg), std::make_shared<const Tokenizer>(bpe_path()), "cpu", false);
+    model = make_model(cfg, Sam3Image(cfg), std::make_shared<const Tokenizer>(test::golden_bpe_path()), "cpu", false);
     raw = model.get();
   }
   ASSERT_TRUE(raw->net().has_interactive_head());
@@ -330,7 +319,7 @@ TEST(ImageEngine, PointsRunTheInteractiveHead) {
 // sam3.pt layout: the interactive head's SAM parts under "tracker.", the sam2
 // neck under the detector; a config that does not mention it follows the file.
 TEST(ImageEngine, LoadsTheInteractiveHeadFromTrackerNames) {
-  REQUIRE_BPE();
+  SAM3_REQUIRE_BPE();
   test::TempDir tmp;
   {
     c10::InferenceMode guard;
@@ -350,13 +339,13 @@ TEST(ImageEngine, LoadsTheInteractiveHeadFromTrackerNames) {
   }
   ModelOptions o;
   o.model_dir = tmp.path().string();
-  o.bpe_path = bpe_path();
+  o.bpe_path = test::golden_bpe_path();
   auto model = load_model(o);
   EXPECT_TRUE(describe(*model).interactive);
 }
 
 TEST(ImageEngine, Bf16BackboneKeepsFloatFeatures) {
-  REQUIRE_BPE();
+  SAM3_REQUIRE_BPE();
   ModelOptions o = tiny_dir().options();
   o.dtype = "bf16";
   auto model = load_model(o);

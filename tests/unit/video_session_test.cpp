@@ -21,17 +21,6 @@
 namespace sam3::core {
 namespace {
 
-std::string bpe_path() {
-  const std::string g = test::golden_dir();
-  const std::string p = g.empty() ? std::string() : g + "/bpe_simple_vocab_16e6.txt.gz";
-  return !p.empty() && std::filesystem::exists(p) ? p : std::string();
-}
-
-#define REQUIRE_BPE()                                                                     \
-  do {                                                                                    \
-    if (bpe_path().empty()) GTEST_SKIP() << "CLIP BPE vocabulary (shared/golden) absent"; \
-  } while (0)
-
 // A tiny detector + tracker with random weights. Biases are shifted as the
 // golden tracker case does (objects present) and so that the detector's
 // presence is high, which makes random queries pass the 0.5 threshold.
@@ -42,11 +31,11 @@ std::shared_ptr<const Sam3Model> tiny_model() {
     o.preset = "tiny";
     o.seed = 3;
     o.out_dir = dir.path().string();
-    o.bpe_path = bpe_path();
+    o.bpe_path = test::golden_bpe_path();
     init_model_folder(o);
     ModelOptions mo;
     mo.model_dir = dir.path().string();
-    mo.bpe_path = bpe_path();
+    mo.bpe_path = test::golden_bpe_path();
     mo.threads = 1;
     auto m = load_model(mo);
     c10::InferenceMode guard;
@@ -65,30 +54,6 @@ std::shared_ptr<const Sam3Model> tiny_model() {
     return m;
   }();
   return model;
-}
-
-// W x H frames: a bright square moving right and a dark square moving left.
-std::vector<formats::Image> moving_squares(int n, int w = 96, int h = 72) {
-  std::vector<formats::Image> frames;
-  for (int i = 0; i < n; ++i) {
-    formats::Image img;
-    img.width = w;
-    img.height = h;
-    img.rgb.assign(static_cast<size_t>(w * h * 3), 110);
-    auto fill = [&](int x0, int y0, int s, uint8_t r, uint8_t g, uint8_t b) {
-      for (int y = std::max(0, y0); y < std::min(h, y0 + s); ++y)
-        for (int x = std::max(0, x0); x < std::min(w, x0 + s); ++x) {
-          const size_t k = static_cast<size_t>((y * w + x) * 3);
-          img.rgb[k] = r;
-          img.rgb[k + 1] = g;
-          img.rgb[k + 2] = b;
-        }
-    };
-    fill(8 + 4 * i, 10, 20, 240, 40, 30);
-    fill(w - 30 - 3 * i, 40, 18, 20, 30, 200);
-    frames.push_back(std::move(img));
-  }
-  return frames;
 }
 
 struct Collected {
@@ -255,12 +220,12 @@ TEST(VideoSessionPure, OcclusionSuppressionFavoursTheLongerVisible) {
 class VideoSessionTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (bpe_path().empty()) GTEST_SKIP() << "CLIP BPE vocabulary (shared/golden) absent";
+    if (test::golden_bpe_path().empty()) GTEST_SKIP() << "CLIP BPE vocabulary (shared/golden) absent";
   }
 };
 
 TEST_F(VideoSessionTest, InfoAndStatusBeforePrompts) {
-  auto s = VideoSession::from_frames(tiny_model(), moving_squares(5), 10.0);
+  auto s = VideoSession::from_frames(tiny_model(), test::moving_squares(5), 10.0);
   EXPECT_EQ(s->info().total_frames, 5);
   EXPECT_EQ(s->info().width, 96);
   EXPECT_EQ(s->info().height, 72);
@@ -278,7 +243,7 @@ TEST_F(VideoSessionTest, InfoAndStatusBeforePrompts) {
 }
 
 TEST_F(VideoSessionTest, ClickAddsAnObjectTrackedWithAStableId) {
-  auto s = VideoSession::from_frames(tiny_model(), moving_squares(6));
+  auto s = VideoSession::from_frames(tiny_model(), test::moving_squares(6));
   auto r = s->add_prompt(0, click(0.2f, 0.25f), 7);
   EXPECT_EQ(r.width, 96);
   for (const auto& i : r.instances) EXPECT_EQ(i.obj_id, 7);
@@ -305,7 +270,7 @@ TEST_F(VideoSessionTest, ClickAddsAnObjectTrackedWithAStableId) {
 }
 
 TEST_F(VideoSessionTest, RemoveObjectDropsItFromEveryFrame) {
-  auto s = VideoSession::from_frames(tiny_model(), moving_squares(5));
+  auto s = VideoSession::from_frames(tiny_model(), test::moving_squares(5));
   s->add_prompt(0, click(0.2f, 0.25f), 1);
   s->add_prompt(0, click(0.8f, 0.65f), 2);
   Collected c1;
@@ -334,7 +299,7 @@ TEST_F(VideoSessionTest, RemoveObjectDropsItFromEveryFrame) {
 }
 
 TEST_F(VideoSessionTest, ResetKeepsTheFramesAndClearsObjects) {
-  auto s = VideoSession::from_frames(tiny_model(), moving_squares(4));
+  auto s = VideoSession::from_frames(tiny_model(), test::moving_squares(4));
   s->add_prompt(1, click(0.2f, 0.25f), 3);
   s->add_prompt(1, click(0.8f, 0.65f), 4);
   EXPECT_EQ(s->reset(), (std::vector<int64_t>{3, 4}));
@@ -349,7 +314,7 @@ TEST_F(VideoSessionTest, ResetKeepsTheFramesAndClearsObjects) {
 }
 
 TEST_F(VideoSessionTest, ProcessingOrderFollowsStartMaxAndDirection) {
-  auto s = VideoSession::from_frames(tiny_model(), moving_squares(8));
+  auto s = VideoSession::from_frames(tiny_model(), test::moving_squares(8));
   s->add_prompt(3, click(0.4f, 0.3f), 1);
   Collected f;
   s->propagate(PropagateDirection::forward, 3, 2, f.callback());
@@ -371,7 +336,7 @@ TEST_F(VideoSessionTest, TextPromptTracksDetectionsWithStableIds) {
   o.hotstart_delay = 3;
   VideoSessionOptions so;
   so.track = o;
-  auto s = VideoSession::from_frames(tiny_model(), moving_squares(6), 30.0, so);
+  auto s = VideoSession::from_frames(tiny_model(), test::moving_squares(6), 30.0, so);
   auto first = s->add_prompt(0, text("square"));
   std::cout << "[ measured ] text prompt: " << first.instances.size() << " objects on frame 0\n";
   std::set<int64_t> born = ids_of(first);
@@ -416,7 +381,7 @@ TEST_F(VideoSessionTest, HotstartHidesDuplicatesOnEveryEmittedFrame) {
   so.track.det_nms_thresh = 0.9f;
   so.track.hotstart_delay = 3;
   so.track.hotstart_dup_thresh = 8;
-  auto s = VideoSession::from_frames(tiny_model(), moving_squares(6), 30.0, so);
+  auto s = VideoSession::from_frames(tiny_model(), test::moving_squares(6), 30.0, so);
   const auto born = ids_of(s->add_prompt(0, text("square")));
   std::cout << "[ measured ] lax NMS: " << born.size() << " objects born on frame 0\n";
   ASSERT_GE(born.size(), 2u);
@@ -433,7 +398,7 @@ TEST_F(VideoSessionTest, HotstartHidesDuplicatesOnEveryEmittedFrame) {
 TEST_F(VideoSessionTest, TextAndClickObjectsAreTrackedTogether) {
   VideoSessionOptions so;
   so.track.hotstart_delay = 0;
-  auto s = VideoSession::from_frames(tiny_model(), moving_squares(5), 30.0, so);
+  auto s = VideoSession::from_frames(tiny_model(), test::moving_squares(5), 30.0, so);
   const auto born = ids_of(s->add_prompt(0, text("square")));
   s->add_prompt(2, click(0.8f, 0.65f), 100);
   Collected c;
@@ -466,7 +431,7 @@ void expect_mirrored(const Collected& fwd, const Collected& bwd, int64_t T) {
 
 TEST_F(VideoSessionTest, BackwardEqualsReversedForwardForClicks) {
   const int64_t T = 6;
-  auto frames = moving_squares(T);
+  auto frames = test::moving_squares(T);
   auto reversed = frames;
   std::reverse(reversed.begin(), reversed.end());
   auto a = VideoSession::from_frames(tiny_model(), frames);
@@ -488,7 +453,7 @@ TEST_F(VideoSessionTest, BackwardEqualsReversedForwardForText) {
   so.track.occlusion_suppression_iou = 0;
   so.track.hotstart_delay = 2;
   const int64_t T = 5;
-  auto frames = moving_squares(T);
+  auto frames = test::moving_squares(T);
   auto reversed = frames;
   std::reverse(reversed.begin(), reversed.end());
   auto a = VideoSession::from_frames(tiny_model(), frames, 30.0, so);
@@ -506,11 +471,11 @@ TEST_F(VideoSessionTest, SessionManagerCapsListsClosesAndExpires) {
   limits.max_concurrent_sessions = 2;
   limits.timeout_seconds = 60;
   SessionManager m({tiny_model()}, limits);
-  const std::string a = m.add(VideoSession::from_frames(tiny_model(), moving_squares(2)));
-  const std::string b = m.add(VideoSession::from_frames(tiny_model(), moving_squares(3)), std::string("mine"));
+  const std::string a = m.add(VideoSession::from_frames(tiny_model(), test::moving_squares(2)));
+  const std::string b = m.add(VideoSession::from_frames(tiny_model(), test::moving_squares(3)), std::string("mine"));
   EXPECT_EQ(b, "mine");
   EXPECT_NE(a, b);
-  EXPECT_THROW(m.add(VideoSession::from_frames(tiny_model(), moving_squares(2))), Overloaded);
+  EXPECT_THROW(m.add(VideoSession::from_frames(tiny_model(), test::moving_squares(2))), Overloaded);
   EXPECT_EQ(m.size(), 2u);
   EXPECT_EQ(m.get("mine")->info().total_frames, 3);
   EXPECT_THROW(m.get("nope"), NotFound);
