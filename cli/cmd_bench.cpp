@@ -177,26 +177,49 @@ json bench_batch(const core::ImageEngine& engine, const AppConfig& cfg, const fo
           {"output_bytes", bytes}};
 }
 
-// Propagation frames/s on a short synthetic clip (needs the tracker).
+// Propagation on a short synthetic clip (needs the tracker): a text prompt
+// (as many objects as the detector finds), then exactly 1 and 5 clicked
+// objects, each with frames/s and the session memory per frame.
 json bench_video(const std::shared_ptr<const core::Sam3Model>& model, const formats::Image& base,
                  const std::string& text, int frames) {
-  try {
-    std::vector<formats::Image> clip;
-    for (int i = 0; i < frames; ++i) clip.push_back(synthetic_image(base.width, base.height, 4 * i));
-    auto session = core::VideoSession::from_frames(model, clip);
-    core::VideoPrompt vp;
-    vp.text = text;
-    auto t0 = Clock::now();
-    session->add_prompt(0, vp);
-    const double prompt_s = seconds_since(t0);
-    t0 = Clock::now();
-    const int64_t n = session->propagate(core::PropagateDirection::forward, 0, std::nullopt,
-                                         [](int64_t, const formats::SegmentResult&) {});
-    const double s = seconds_since(t0);
-    return {{"frames", n}, {"first_prompt_s", prompt_s}, {"propagate_s", s}, {"frames_per_s", s > 0 ? n / s : 0.0}};
-  } catch (const std::exception& e) {
-    return {{"skipped", e.what()}};
-  }
+  std::vector<formats::Image> clip;
+  for (int i = 0; i < frames; ++i) clip.push_back(synthetic_image(base.width, base.height, 4 * i));
+  auto run = [&](const std::vector<core::VideoPrompt>& prompts) -> json {
+    try {
+      auto session = core::VideoSession::from_frames(model, clip);
+      auto t0 = Clock::now();
+      for (const auto& vp : prompts) session->add_prompt(0, vp);
+      const double prompt_s = seconds_since(t0);
+      t0 = Clock::now();
+      const int64_t n = session->propagate(core::PropagateDirection::forward, 0, std::nullopt,
+                                           [](int64_t, const formats::SegmentResult&) {});
+      const double s = seconds_since(t0);
+      const auto st = session->status();
+      return {{"frames", n},
+              {"objects", st.object_ids.size()},
+              {"first_prompt_s", prompt_s},
+              {"propagate_s", s},
+              {"frames_per_s", s > 0 ? static_cast<double>(n) / s : 0.0},
+              {"memory_mb_per_frame", n > 0 ? static_cast<double>(st.memory_bytes) / (1 << 20) / static_cast<double>(n) : 0.0}};
+    } catch (const std::exception& e) {
+      return {{"skipped", e.what()}};
+    }
+  };
+  core::VideoPrompt by_text;
+  by_text.text = text;
+  auto clicks = [](int count) {
+    std::vector<core::VideoPrompt> v;
+    for (int i = 0; i < count; ++i) {
+      core::VideoPrompt vp;
+      vp.points.push_back({0.15f + 0.17f * static_cast<float>(i), 0.3f + 0.1f * static_cast<float>(i % 3), true});
+      v.push_back(vp);
+    }
+    return v;
+  };
+  json out = run({by_text});
+  out["one_object"] = run(clicks(1));
+  out["five_objects"] = run(clicks(5));
+  return out;
 }
 
 int run_bench(const BenchOptions& o) {

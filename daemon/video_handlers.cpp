@@ -19,6 +19,7 @@
 #include "core/log.h"
 #include "daemon/request_parse.h"
 #include "formats/result_json.h"
+#include "formats/url_fetch.h"
 
 namespace fs = std::filesystem;
 
@@ -60,12 +61,39 @@ int64_t parse_frame_index(const json& body, const char* key, bool required) {
   return it->get<int64_t>();
 }
 
-// Writes `bytes` to a new private file under `dir`; returns its path.
-std::string write_upload(const std::string& dir, const std::string& bytes) {
+// A fresh file name under UPLOAD_DIR (created if missing) for an uploaded or downloaded video.
+std::string new_upload_path(const std::string& dir) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) throw sam3::Error("cannot create UPLOAD_DIR '" + dir + "': " + ec.message());
-  const std::string path = (fs::path(dir) / ("video_" + random_hex_id() + ".mp4")).string();
+  return (fs::path(dir) / ("video_" + random_hex_id() + ".mp4")).string();
+}
+
+// Wall-clock limit of a video_url download (connect + body); there is no
+// setting for it yet.
+constexpr double kUrlFetchTimeoutSeconds = 120.0;
+
+// Downloads an allowed `url` into a new private file under `dir` (the body
+// limited to `max_bytes`); returns its path. \throws TooLarge (413) over the
+// limit and HttpError 502 when the remote side fails (unreachable, HTTP
+// error, redirect, timeout).
+std::string download_upload(const std::string& dir, const std::string& url, size_t max_bytes) {
+  const std::string path = new_upload_path(dir);
+  formats::UrlFetchLimits limits;
+  limits.max_bytes = static_cast<int64_t>(max_bytes);
+  limits.timeout_seconds = kUrlFetchTimeoutSeconds;
+  try {
+    formats::fetch_url_to_file(url, path, limits);
+  } catch (const formats::UrlFetchError& e) {
+    throw HttpError(502, "bad_gateway", std::string("'video_url': ") + e.what());
+  }
+  return path;
+}
+
+// Writes `bytes` to a new private file under `dir`; returns its path.
+std::string write_upload(const std::string& dir, const std::string& bytes) {
+  std::error_code ec;
+  const std::string path = new_upload_path(dir);
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) throw sam3::Error("cannot create an upload file in '" + dir + "'");
   size_t done = 0;
@@ -385,8 +413,10 @@ void add_video_routes(Router& router, VideoService& video) {
         std::string path, temp;
         if (body.contains("video_url") && !body["video_url"].is_null()) {
           if (!body["video_url"].is_string()) throw InvalidInput("'video_url': expected a string");
-          check_video_url(body["video_url"].get<std::string>(), policy);
-          throw HttpError(501, "not_implemented", "video_url fetching is not supported in this build");
+          const std::string url = body["video_url"].get<std::string>();
+          check_video_url(url, policy);
+          ctx.engine();  // 503 before downloading anything while there is no model
+          temp = path = download_upload(ctx.options().serve.upload_dir, url, ctx.max_body_bytes());
         } else if (body.contains("video_path") && !body["video_path"].is_null()) {
           if (!body["video_path"].is_string()) throw InvalidInput("'video_path': expected a string");
           path = resolve_video_path(body["video_path"].get<std::string>(), policy.video_roots);

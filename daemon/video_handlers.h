@@ -2,8 +2,9 @@
 // The daemon's video sessions: a core::SessionManager made once the model
 // has loaded, the input policy of POST /api/v1/video/sessions/start
 // (video_path only under SESSION video_roots, video_url only for allowed
-// schemes and hosts, video_base64 into a temporary file under UPLOAD_DIR that
-// is removed with its session), per-client ownership of sessions (with API
+// schemes and hosts and downloaded by formats/url_fetch.h, video_base64 and
+// video_url into a temporary file under UPLOAD_DIR that is removed with its
+// session), per-client ownership of sessions (with API
 // keys, a session id is only usable by the key that created it), and a
 // cleanup thread that expires idle sessions. The HTTP routes (video_handlers.cpp)
 // and the WebSocket stream (websocket.cpp) both go through it.
