@@ -87,22 +87,23 @@ core::PointPrompt parse_point(const std::string& s) {
   return p;
 }
 
-FramePoint parse_frame_point(const std::string& s) {
+namespace {
+// "FRAME:REST" -> (frame, REST) for the video prompt flags.
+std::pair<int, std::string> split_frame(const std::string& s, const char* flag, const char* expected) {
   const auto colon = s.find(':');
-  if (colon == std::string::npos) throw UsageError("--point '" + s + "': expected FRAME:X,Y[:LABEL]");
-  FramePoint fp;
-  fp.frame = parse_frame(s.substr(0, colon), s, "--point");
-  fp.point = parse_point(s.substr(colon + 1));
-  return fp;
+  if (colon == std::string::npos) throw UsageError(std::string(flag) + " '" + s + "': expected " + expected);
+  return {parse_frame(s.substr(0, colon), s, flag), s.substr(colon + 1)};
+}
+}  // namespace
+
+FramePoint parse_frame_point(const std::string& s) {
+  auto [frame, rest] = split_frame(s, "--point", "FRAME:X,Y[:LABEL]");
+  return {frame, parse_point(rest)};
 }
 
 FrameBox parse_frame_box(const std::string& s) {
-  const auto colon = s.find(':');
-  if (colon == std::string::npos) throw UsageError("--box '" + s + "': expected FRAME:CX,CY,W,H[:LABEL]");
-  FrameBox fb;
-  fb.frame = parse_frame(s.substr(0, colon), s, "--box");
-  fb.box = parse_box(s.substr(colon + 1));
-  return fb;
+  auto [frame, rest] = split_frame(s, "--box", "FRAME:CX,CY,W,H[:LABEL]");
+  return {frame, parse_box(rest)};
 }
 
 Shard parse_shard(const std::string& s) {

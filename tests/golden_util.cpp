@@ -81,4 +81,21 @@ void expect_close(const std::string& what, const torch::Tensor& got, const torch
   EXPECT_GE(d.cosine, tol.min_cosine) << what;
 }
 
+core::Sam3Config tracker_tiny_backbone_config() {
+  core::Sam3Config c;
+  c.image_size = 252;
+  c.d_model = 64;
+  c.vit.img_size = 252;
+  c.vit.pretrain_img_size = 84;
+  c.vit.patch_size = 14;
+  c.vit.embed_dim = 64;
+  c.vit.depth = 2;
+  c.vit.num_heads = 2;
+  c.vit.mlp_ratio = 4.625;
+  c.vit.window_size = 6;
+  c.vit.global_att_blocks = {1};
+  c.enable_inst_interactivity = true;
+  return c;
+}
+
 }  // namespace sam3::test

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "core/model/config.h"
 #include "core/torch.h"
 #include "test_util.h"
 
@@ -19,6 +20,10 @@ std::string image_tiny_dir();
 inline constexpr const char* kImageCases[3] = {"case0_text", "case1_text_box", "case2_boxes_only"};
 // The same names as strings, for ::testing::ValuesIn in TestWithParam<std::string>.
 std::vector<std::string> image_case_names();
+
+// The detector-side sizes of shared/golden/tracker_tiny's own backbone (ViT 64
+// wide, 2 blocks, 252 px, with the sam2 neck), from make_golden_tracker.py.
+core::Sam3Config tracker_tiny_backbone_config();
 
 struct TensorDiff {
   double max_abs = 0;   // max |got - want|

@@ -46,23 +46,6 @@ double max_excess_over_bf16_rounding(const torch::Tensor& ours, const torch::Ten
   return (diff - golden.abs() * std::pow(2.0, -8)).max().item<double>();
 }
 
-Sam3Config tiny_backbone_config() {
-  Sam3Config c;
-  c.image_size = 252;
-  c.d_model = 64;
-  c.vit.img_size = 252;
-  c.vit.pretrain_img_size = 84;
-  c.vit.patch_size = 14;
-  c.vit.embed_dim = 64;
-  c.vit.depth = 2;
-  c.vit.num_heads = 2;
-  c.vit.mlp_ratio = 4.625;
-  c.vit.window_size = 6;
-  c.vit.global_att_blocks = {1};
-  c.enable_inst_interactivity = true;
-  return c;
-}
-
 struct Fixture {
   TensorMap golden;
   TensorMap weights;
@@ -76,7 +59,7 @@ Fixture& fixture() {
     const std::string dir = sam3::test::golden_dir() + "/tracker_tiny";
     x.golden = load_safetensors(dir + "/case_point.safetensors");
     x.weights = load_safetensors(dir + "/weights.safetensors");
-    x.neck = Sam3DualViTDetNeck(tiny_backbone_config());
+    x.neck = Sam3DualViTDetNeck(test::tracker_tiny_backbone_config());
     load_state_dict_strict(*x.neck, x.weights, "tracker.backbone.vision_backbone.");
     x.tracker = TrackerModel(TrackerConfig::tiny());
     load_state_dict_strict(*x.tracker, x.weights, "tracker.", {"backbone."});

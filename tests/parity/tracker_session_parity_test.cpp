@@ -29,29 +29,6 @@ namespace {
 constexpr int64_t kFrames = 6;
 constexpr double kTol = 1e-4;  // README stage tolerance, although chained on its own (bf16) memory
 
-Sam3Config tiny_backbone_config() {
-  Sam3Config c;
-  c.image_size = 252;
-  c.d_model = 64;
-  c.vit.img_size = 252;
-  c.vit.pretrain_img_size = 84;
-  c.vit.patch_size = 14;
-  c.vit.embed_dim = 64;
-  c.vit.depth = 2;
-  c.vit.num_heads = 2;
-  c.vit.mlp_ratio = 4.625;
-  c.vit.window_size = 6;
-  c.vit.global_att_blocks = {1};
-  c.enable_inst_interactivity = true;
-  return c;
-}
-
-double max_abs(const torch::Tensor& a, const torch::Tensor& b) {
-  EXPECT_EQ(a.sizes(), b.sizes());
-  if (a.sizes() != b.sizes()) return INFINITY;
-  return (a.to(torch::kFloat32) - b.to(torch::kFloat32)).abs().max().item<double>();
-}
-
 double mask_iou(const torch::Tensor& a, const torch::Tensor& b) {
   const double inter = (a & b).sum().item<double>(), uni = (a | b).sum().item<double>();
   return uni > 0 ? inter / uni : 1.0;
@@ -63,7 +40,7 @@ TEST(TrackerSessionParity, ClickThenPropagateThroughTheBucket) {
   const std::string dir = sam3::test::golden_dir() + "/tracker_tiny";
   TensorMap golden = load_safetensors(dir + "/case_point.safetensors");
   TensorMap weights = load_safetensors(dir + "/weights.safetensors");
-  Sam3DualViTDetNeck neck(tiny_backbone_config());
+  Sam3DualViTDetNeck neck(test::tracker_tiny_backbone_config());
   load_state_dict_strict(*neck, weights, "tracker.backbone.vision_backbone.");
   TrackerModel tracker(TrackerConfig::tiny());
   load_state_dict_strict(*tracker, weights, "tracker.", {"backbone."});
@@ -92,7 +69,7 @@ TEST(TrackerSessionParity, ClickThenPropagateThroughTheBucket) {
   // add_new_points_or_box(frame 0, obj 1, (0.22, 0.5) normalised -> x 252, label 1).
   auto low0 = bucket.add_points(0, 1, torch::tensor({0.22f * 252.0f, 0.5f * 252.0f}).view({1, 2}),
                                 torch::tensor({1}, torch::kInt64), feats[0]);
-  const double e_prompt = max_abs(to_video(low0), golden.at("prompt.frame0.video_res_mask_logits"));
+  const double e_prompt = test::max_abs_error(to_video(low0), golden.at("prompt.frame0.video_res_mask_logits"));
   std::cout << "prompt frame0 video-res logits max err " << e_prompt << "\n";
   EXPECT_LE(e_prompt, kTol);
 
@@ -101,8 +78,8 @@ TEST(TrackerSessionParity, ClickThenPropagateThroughTheBucket) {
     BucketTrackResult r = bucket.track_frame(t, false, feats[static_cast<size_t>(t)], /*run_mem_encoder=*/true);
     ASSERT_EQ(r.obj_ids, std::vector<int64_t>{1});
     const std::string k = "frame" + std::to_string(t) + ".";
-    const double e_low = max_abs(r.pred_masks, golden.at(k + "low_res_mask_logits"));
-    const double e_obj = max_abs(r.object_score_logits, golden.at(k + "object_score_logits"));
+    const double e_low = test::max_abs_error(r.pred_masks, golden.at(k + "low_res_mask_logits"));
+    const double e_obj = test::max_abs_error(r.object_score_logits, golden.at(k + "object_score_logits"));
     const double iou = mask_iou(to_video(r.pred_masks) > 0, golden.at(k + "video_res_mask").to(torch::kBool));
     std::cout << "frame" << t << ": low-res max err " << e_low << ", object score err " << e_obj << ", video mask IoU "
               << iou << "\n";
