@@ -92,7 +92,7 @@ json Router::openapi(const std::string& server_version) const {
     json ok_schema = r.response_schema.is_null() ? json{{"type", "object"}} : r.response_schema;
     if (r.response_type != "application/json") ok_schema = {{"type", "string"}, {"format", "binary"}};
     json responses = {{"200", {{"description", "OK"}, {"content", {{r.response_type, {{"schema", ok_schema}}}}}}}};
-    for (const char* code : {"400", "401", "404", "413", "429", "500", "503"})
+    for (const char* code : {"400", "401", "403", "404", "413", "429", "500", "502", "503"})
       responses[code] = {{"description", "error"}, {"content", {{"application/json", {{"schema", error_ref}}}}}};
     op["responses"] = responses;
     if (r.auth) op["security"] = json::array({{{"ApiKey", json::array()}}, {{"Bearer", json::array()}}});

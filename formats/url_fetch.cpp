@@ -93,7 +93,8 @@ void fetch_url_to_file(const std::string& url, const std::string& path, const Ur
     throw UrlFetchError("cannot fetch the video URL: " + why);
   }
   // An announced length over the limit fails before any byte is stored.
-  if (const int64_t announced = avio_size(in.ctx); announced > limits.max_bytes)
+  const int64_t announced = avio_size(in.ctx);  // < 0: no Content-Length
+  if (announced > limits.max_bytes)
     throw TooLarge("the video URL's body of " + std::to_string(announced) + " bytes exceeds the upload limit of " +
                    std::to_string(limits.max_bytes) + " bytes");
 
@@ -110,6 +111,11 @@ void fetch_url_to_file(const std::string& url, const std::string& path, const Ur
     if (n == AVERROR_EOF || n == 0) break;
     if (n < 0) {
       if (deadline.expired || n == AVERROR_EXIT) throw timed_out();
+      // FFmpeg 5.x reports the end of a body without Content-Length (ended by
+      // closing the connection) as EIO, "Stream ends prematurely". Such a body
+      // has no length to check against, so its end is the end; a truncated
+      // video then fails to decode.
+      if (announced < 0 && n == AVERROR(EIO) && total > 0) break;
       throw UrlFetchError("reading the video URL failed after " + std::to_string(total) +
                           " bytes: " + av_error_text(n));
     }

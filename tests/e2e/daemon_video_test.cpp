@@ -18,6 +18,7 @@
 #include "daemon_client.h"
 #include "formats/video_encode.h"
 #include "test_util.h"
+#include "tiny_http_server.h"
 
 namespace sam3::test {
 namespace {
@@ -416,10 +417,47 @@ TEST_F(DaemonVideo, VideoUrlPolicy) {
   }
   for (const char* u : {"videos.example.com/a.mp4", "https://user@videos.example.com/a.mp4", "https:///a"})
     EXPECT_EQ(d().post(kBase + "/start", json{{"video_url", u}}).status, 400) << u;
-  // Allowed by policy, but this build has no HTTP client.
-  const HttpReply ok = d().post(kBase + "/start", json{{"video_url", "https://VIDEOS.example.com:443/a.mp4"}});
-  EXPECT_EQ(ok.status, 501) << ok.body;
-  EXPECT_NE(ok.j()["error"]["message"].get<std::string>().find("not supported"), std::string::npos);
+  // URLs the policy allows are fetched; VideoUrlFetchesFromAnAllowedHost
+  // covers that against a loopback server (no other host is ever contacted).
+}
+
+TEST_F(DaemonVideo, VideoUrlFetchesFromAnAllowedHost) {
+  std::string big(size_t{1} << 20, '\0');  // one byte over a 1 MB MAX_UPLOAD_SIZE_MB
+  big.push_back('\0');
+  test::TinyHttpServer server({{"/v.mp4", file_bytes(fixture().mp4)}, {"/big.mp4", big}});
+  ASSERT_NE(server.port(), 0);
+  daemon::DaemonOptions o = video_options();
+  o.sessions.url_schemes = {"http"};
+  o.sessions.url_hosts = {"127.0.0.1"};
+  o.limits.max_upload_mb = 1;
+  auto u = start_daemon(o);
+
+  const std::string id = start({{"video_url", server.url("/v.mp4")}}, *u);
+  ASSERT_FALSE(id.empty());
+  EXPECT_EQ(files_in(fixture().uploads), 1u);  // the download, private to its session
+  EXPECT_EQ(u->get(kBase + "/" + id + "/status").j()["total_frames"], 8);
+  ASSERT_EQ(point(id, 0, 0.2, 0.28, nullptr, *u).status, 200);
+  EXPECT_EQ(del(kBase + "/" + id, *u).status, 200);
+  EXPECT_EQ(files_in(fixture().uploads), 0u);
+
+  // The remote side failing is a gateway error; nothing is left behind.
+  const HttpReply missing = u->post(kBase + "/start", json{{"video_url", server.url("/missing.mp4")}});
+  EXPECT_EQ(missing.status, 502) << missing.body;
+  EXPECT_NE(missing.j()["error"]["message"].get<std::string>().find("404"), std::string::npos) << missing.body;
+  EXPECT_EQ(u->post(kBase + "/start", json{{"video_url", server.url("/redirect")}}).status, 502);
+  const HttpReply big_reply = u->post(kBase + "/start", json{{"video_url", server.url("/big.mp4")}});
+  EXPECT_EQ(big_reply.status, 413) << big_reply.body;
+  // Fetched but not a video: the decoder's answer, and the download is removed.
+  test::TinyHttpServer junk(std::map<std::string, std::string>{{"/v.mp4", "not a video at all"}});
+  EXPECT_EQ(u->post(kBase + "/start", json{{"video_url", junk.url("/v.mp4")}}).status / 100, 4);
+  EXPECT_EQ(files_in(fixture().uploads), 0u);
+
+  // The policy still applies first: other schemes and hosts are refused unfetched.
+  for (const std::string& bad : {"https://127.0.0.1:" + std::to_string(server.port()) + "/v.mp4",
+                                 "http://localhost:" + std::to_string(server.port()) + "/v.mp4",
+                                 std::string("http://127.0.0.2/v.mp4")})
+    EXPECT_EQ(u->post(kBase + "/start", json{{"video_url", bad}}).status, 403) << bad;
+  EXPECT_EQ(u->get("/health").j()["active_sessions"], 0);
 }
 
 TEST_F(DaemonVideo, Base64UploadIsRemovedWithItsSession) {
