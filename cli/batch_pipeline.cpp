@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "cli/batch_pipeline.h"
+#include "cli/result_writer.h"
 
 #include <algorithm>
 #include <atomic>
@@ -40,10 +41,7 @@ void fail(Item& item, const std::exception& e) {
   item.image.reset();
   item.prepared.reset();
   item.result.reset();
-  item.out.line = formats::batch_error_line("file", item.path, static_cast<int>(exit_code_for(e)),
-                                            error_type_name(e), describe_exception(e))
-                      .dump();
-  std::cerr << "sam3: error: " << item.path << ": " << describe_exception(e) << "\n";
+  item.out.line = report_input_error(item.path, e);
 }
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {

@@ -88,14 +88,17 @@ void ResultWriter::add(const std::string& name, const formats::Image& image,
   ++written_;
 }
 
+std::string report_input_error(const std::string& name, const std::exception& e) {
+  const std::string message = describe_exception(e);
+  std::cerr << "sam3: error: " << name << ": " << message << "\n";
+  return formats::batch_error_line("file", name, static_cast<int>(exit_code_for(e)), error_type_name(e), message)
+      .dump();
+}
+
 void ResultWriter::add_error(const std::string& name, const std::exception& e) {
   ++failed_;
-  std::cerr << "sam3: error: " << name << ": " << describe_exception(e) << "\n";
-  if (format_ == OutputFormat::json) {
-    emit_line(formats::batch_error_line("file", name, static_cast<int>(exit_code_for(e)), error_type_name(e),
-                                        describe_exception(e))
-                  .dump());
-  }
+  const std::string line = report_input_error(name, e);
+  if (format_ == OutputFormat::json) emit_line(line);
 }
 
 int ResultWriter::run_images(const std::vector<std::string>& paths, const AppConfig& cfg, const Infer& infer) {

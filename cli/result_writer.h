@@ -53,6 +53,10 @@ private:
   bool finished_ = false;
 };
 
+// One failed input as the CLI reports it: a line on stderr, and the JSON
+// error line for stdout (returned). Shared by ResultWriter and `sam3 batch`.
+std::string report_input_error(const std::string& name, const std::exception& e);
+
 // "dir/name.jpg" -> "name".
 std::string file_stem(const std::string& path);
 
