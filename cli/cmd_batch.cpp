@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // `sam3 batch DIR|LIST|-`: segments many images through the pipeline of
-// batch_pipeline.h (bounded images in flight, parallel read/decode/preprocess,
-// inference serialised on the device, parallel RLE/JSON encoding, ordered or
-// --unordered output), plus --out-dir, --resume and --shard.
+// core/image_pipeline.h (bounded images in flight, parallel read/decode/
+// preprocess, inference on the least-loaded device of the configured ones,
+// parallel RLE/JSON encoding, ordered or --unordered output), plus --out-dir,
+// --resume and --shard. The pipeline's sizes are settings (pipeline.*).
 #include <unistd.h>
 
 #include <atomic>
@@ -15,7 +16,6 @@
 
 #include <CLI/CLI.hpp>
 
-#include "cli/batch_pipeline.h"
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/image_inputs.h"
@@ -23,7 +23,9 @@
 #include "cli/result_writer.h"
 #include "core/error_codes.h"
 #include "core/errors.h"
+#include "core/device_pool.h"
 #include "core/image_engine.h"
+#include "core/image_pipeline.h"
 #include "formats/atomic_file.h"
 #include "formats/result_json.h"
 
@@ -39,9 +41,6 @@ struct BatchOptions {
   bool unordered = false;
   bool resume = false;
   std::string shard;
-  int in_flight = 0;  // 0: 2 x cores
-  int backbone_batch = 1;
-  int io_threads = 0;  // 0: the cores the model's threads leave, at least 1
   bool progress = true;
 };
 
@@ -72,24 +71,23 @@ int run_batch(const BatchOptions& o) {
       else todo.push_back(p);
     inputs.swap(todo);
   }
-  const core::ImageEngine engine(load_model(cfg));
+  core::PipelineOptions po = cfg.pipeline;
+  po.ordered = !o.unordered;
+  // Enough queue room per device for every group the pipeline keeps in flight.
+  core::DevicePool pool(load_replicas(cfg, false).image, 64 + static_cast<size_t>(po.io_threads));
   const size_t total = inputs.size();
   const bool show_progress = o.progress && ::isatty(STDERR_FILENO);
   const auto t0 = std::chrono::steady_clock::now();
   size_t done = 0, failed = 0;
-  BatchPipelineOptions po;
-  po.in_flight = static_cast<size_t>(o.in_flight);
-  po.backbone_batch = o.backbone_batch;
-  po.io_threads = o.io_threads;
-  po.ordered = !o.unordered;
-  BatchCallbacks cb;
-  cb.read = [&](const std::string& path) { return read_input_image(path, cfg); };
-  cb.encode = [&](const std::string& path, const formats::SegmentResult& r) {
-    std::string line = formats::batch_result_line("file", path, r).dump();
-    if (!o.out_dir.empty()) formats::write_file_atomic(result_file(o.out_dir, path), line + "\n");
+  core::PipelineCallbacks cb;
+  cb.read = [&](size_t i) { return core::PipelineInput{read_input_image(inputs[i], cfg), prompt, {}}; };
+  cb.encode = [&](size_t i, const formats::SegmentResult& r) {
+    std::string line = formats::batch_result_line("file", inputs[i], r).dump();
+    if (!o.out_dir.empty()) formats::write_file_atomic(result_file(o.out_dir, inputs[i]), line + "\n");
     return line;
   };
-  cb.emit = [&](const BatchLine& l) {
+  cb.error = [&](size_t i, const std::exception& e) { return report_input_error(inputs[i], e); };
+  cb.emit = [&](const core::PipelineOutput& l) {
     std::cout << l.line << "\n" << std::flush;
     ++done;
     if (l.failed) ++failed;
@@ -98,7 +96,7 @@ int run_batch(const BatchOptions& o) {
       std::fprintf(stderr, "\r[%zu/%zu] failed %zu, %.2f img/s   ", done, total, failed, s > 0 ? done / s : 0.0);
     }
   };
-  run_batch_pipeline(engine, inputs, prompt, po, cb);
+  core::run_image_pipeline(pool, inputs.size(), po, cb);
   if (show_progress) std::fprintf(stderr, "\n");
   if (skipped) std::cerr << "sam3: info: --resume skipped " << skipped << " images already in " << o.out_dir << "\n";
   return failed ? static_cast<int>(ExitCode::input) : 0;
@@ -117,16 +115,8 @@ void add_batch_command(CLI::App& root) {
   cmd->add_flag("--unordered", o->unordered, "emit lines as images finish instead of in input order");
   cmd->add_flag("--resume", o->resume, "skip images whose <stem>.json already exists in --out-dir");
   cmd->add_option("--shard", o->shard, "process only items i with i % N == I")->type_name("I/N");
-  cmd->add_option("--in-flight", o->in_flight, "images in flight at once (0 = 2 x cores)")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--backbone-batch", o->backbone_batch,
-                  "images per backbone forward (batched when several are in flight; helps on GPUs)")
-      ->check(CLI::Range(1, 64))
-      ->capture_default_str();
-  cmd->add_option("--io-threads", o->io_threads,
-                  "threads that read, decode and encode while the model runs (0 = cores left by --threads, at least 1)")
-      ->check(CLI::NonNegativeNumber);
   cmd->add_flag("!--no-progress", o->progress, "no progress line on stderr");
-  add_common_options(*cmd, o->common, kSegment);
+  add_common_options(*cmd, o->common, kSegment | kBatch);
   cmd->callback([o] { command_exit_code() = run_batch(*o); });
 }
 

@@ -26,13 +26,13 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
-#include "cli/batch_pipeline.h"
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/image_inputs.h"
 #include "core/cpu_allocator.h"
 #include "core/device_pool.h"
 #include "core/image_engine.h"
+#include "core/image_pipeline.h"
 #include "core/video/video_session.h"
 #include "formats/image_io.h"
 #include "formats/result_json.h"
@@ -51,7 +51,6 @@ struct BenchOptions {
   int runs = 3;
   int warmup = 1;
   int batch_images = 8;  // 0: no batch figure
-  int backbone_batch = 1;
   int video_frames = 0;  // 0: no video figure
 };
 
@@ -119,7 +118,7 @@ formats::Image synthetic_image(int w, int h, int shift = 0) {
 }
 
 // Pipeline against pure model time on the same JPEG files.
-json bench_batch(const core::ImageEngine& engine, const AppConfig& cfg, const formats::Image& base,
+json bench_batch(const std::shared_ptr<const core::Sam3Model>& model, const AppConfig& cfg, const formats::Image& base,
                  const core::Prompt& prompt, const BenchOptions& o) {
   const fs::path dir = fs::temp_directory_path() / ("sam3-bench-" + std::to_string(::getpid()));
   fs::create_directories(dir);
@@ -130,28 +129,33 @@ json bench_batch(const core::ImageEngine& engine, const AppConfig& cfg, const fo
     std::ofstream(files.back(), std::ios::binary) << formats::encode_jpeg(img, 90);
   }
   // Pure model: decoded up front, then prepare + backbone + prompt serially.
+  const core::ImageEngine engine(model);
   std::vector<formats::Image> decoded;
   for (const auto& f : files) decoded.push_back(read_input_image(f, cfg));
   const Lap pure;
   for (const auto& img : decoded) engine.segment(*engine.set_image(img), prompt);
   const auto [pure_s, pure_cpu] = pure.stop();
 
-  BatchCallbacks cb;
-  cb.read = [&](const std::string& path) { return read_input_image(path, cfg); };
-  cb.encode = [](const std::string& path, const formats::SegmentResult& r) {
-    return formats::batch_result_line("file", path, r).dump();
+  // The pipeline as `sam3 batch` runs it: one replica (the loaded model).
+  core::DevicePool pool({model}, 1);
+  core::PipelineCallbacks cb;
+  cb.read = [&](size_t i) { return core::PipelineInput{read_input_image(files[i], cfg), prompt, {}}; };
+  cb.encode = [&](size_t i, const formats::SegmentResult& r) {
+    return formats::batch_result_line("file", files[i], r).dump();
   };
+  cb.error = [](size_t, const std::exception& e) { return std::string(e.what()); };
   size_t bytes = 0;
-  cb.emit = [&](const BatchLine& l) { bytes += l.line.size(); };
+  cb.emit = [&](const core::PipelineOutput& l) { bytes += l.line.size(); };
   json runs = json::array();
+  // Backbone batch 1, and the configured one when it is larger.
   std::vector<int> batches{1};
-  if (o.backbone_batch > 1) batches.push_back(o.backbone_batch);
+  if (cfg.pipeline.backbone_batch > 1) batches.push_back(cfg.pipeline.backbone_batch);
   double best = 0;
   for (int b : batches) {
-    BatchPipelineOptions po;
+    core::PipelineOptions po = cfg.pipeline;
     po.backbone_batch = b;
     const Lap lap;
-    const BatchStats st = run_batch_pipeline(engine, files, prompt, po, cb);
+    const core::PipelineStats st = core::run_image_pipeline(pool, files.size(), po, cb);
     const double cpu = lap.stop().second;
     const double ips = st.seconds > 0 ? static_cast<double>(st.done) / st.seconds : 0.0;
     best = std::max(best, ips);
@@ -169,7 +173,8 @@ json bench_batch(const core::ImageEngine& engine, const AppConfig& cfg, const fo
   fs::remove_all(dir, ec);
   const double pure_ips = pure_s > 0 ? o.batch_images / pure_s : 0.0;
   return {{"images", o.batch_images},
-          {"io_threads", default_io_threads(core::intraop_threads())},
+          {"io_threads", cfg.pipeline.io_threads > 0 ? cfg.pipeline.io_threads
+                                                     : core::default_io_threads(core::intraop_threads())},
           {"pure_model_images_per_s", pure_ips},
           {"pure_model_cpu_s", pure_cpu},
           {"pipeline", runs},
@@ -304,7 +309,7 @@ int run_bench(const BenchOptions& o) {
         {"extra_prompt_cpu_s", extra_cpu},
         {"extra_prompt_cpu_vs_segment", seg_cpu > 0 ? extra_cpu / seg_cpu : 0.0}}},
   };
-  if (o.batch_images > 0) out["batch"] = bench_batch(engine, cfg, image, prompt, o);
+  if (o.batch_images > 0) out["batch"] = bench_batch(model, cfg, image, prompt, o);
   if (o.video_frames > 0) out["video"] = bench_video(model, image, o.texts.front(), o.video_frames);
   const core::CpuAllocatorStats cache = core::cpu_allocator_stats();
   out["cpu_cache"] = {{"cached_mb", static_cast<double>(cache.cached_bytes) / (1 << 20)},
@@ -340,13 +345,10 @@ void add_bench_command(CLI::App& root) {
   cmd->add_option("--batch-images", o->batch_images, "images for the batch pipeline figure (0 = skip)")
       ->check(CLI::Range(0, 10000))
       ->capture_default_str();
-  cmd->add_option("--backbone-batch", o->backbone_batch, "also run the pipeline with this backbone batch (1 = only 1)")
-      ->check(CLI::Range(1, 64))
-      ->capture_default_str();
   cmd->add_option("--video-frames", o->video_frames, "frames for the video propagation figure (0 = skip)")
       ->check(CLI::Range(0, 10000))
       ->capture_default_str();
-  add_common_options(*cmd, o->common, kSegment);
+  add_common_options(*cmd, o->common, kSegment | kBatch);
   cmd->callback([o] { command_exit_code() = run_bench(*o); });
 }
 

@@ -29,12 +29,13 @@ int run_serve(const ServeCommandOptions& o) {
   d.cache = cfg.cache;
   d.limits = cfg.limits;
   d.segment = cfg.segment;
+  d.pipeline = cfg.pipeline;
   d.sessions = cfg.session;
   d.log_level = cfg.log_level;
 
   daemon::ModelLoader loader;
   if (!cfg.model.model_dir.empty() || !cfg.model.checkpoint.empty())
-    loader = [cfg] { return load_model(cfg); };
+    loader = [cfg] { return load_replicas(cfg, true); };
   else
     SAM3_LOG_WRN("no model configured (--model / SAM3_MODEL): serving without one; model routes answer 503");
 

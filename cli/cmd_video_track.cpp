@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <sstream>
+#include <string>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -85,11 +86,11 @@ bool stderr_is_terminal() {
 class Progress {
  public:
   explicit Progress(bool on) : on_(on) {}
-  void show(const char* what, int64_t done, int64_t total) {
+  void show(const char* what, int64_t done, int64_t total, const std::string& note = "") {
     if (!on_) return;
     std::cerr << "\r" << what << " " << done;
     if (total > 0) std::cerr << "/" << total;
-    std::cerr << "   " << std::flush;
+    std::cerr << note << "   " << std::flush;
     dirty_ = true;
   }
   void end() {
@@ -178,9 +179,9 @@ int run_track(const TrackOptions& o) {
 
   const core::VideoSessionOptions so = core::video_session_options(cfg.session);
   auto model = load_model(cfg);
-  auto session = core::VideoSession::open(
-      model, o.input, so, {}, [&](int64_t done, int64_t total) { progress.show("decoding frame", done, total); });
-  progress.end();
+  // Returns once frame 0 is decoded; the rest decode ahead of the tracker
+  // (the tracking progress line shows how far).
+  auto session = core::VideoSession::open(model, o.input, so);
   const core::VideoSessionInfo info = session->info();
   auto check_frame = [&](int f, const char* what) {
     if (f < 0 || f >= info.total_frames)
@@ -216,7 +217,9 @@ int run_track(const TrackOptions& o) {
                            buffer << line << '\n';
                        }
                        if (keep_frames) frames[t] = r;
-                       progress.show("tracking frame", ++done, total);
+                       const int64_t loaded = session->status().frames_loaded;
+                       progress.show("tracking frame", ++done, total,
+                                     loaded < total ? " (decoded " + std::to_string(loaded) + ")" : "");
                      });
   progress.end();
   if (!jsonl) {

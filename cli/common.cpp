@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include "core/errors.h"
+#include "core/device_pool.h"
 #include "core/image_engine.h"
 #include "core/log.h"
 
@@ -27,13 +28,28 @@ AppConfig resolve(const CommonOptions& common) {
   return cfg;
 }
 
-std::shared_ptr<const core::Sam3Model> load_model(const AppConfig& cfg) {
+namespace {
+
+void log_model_source(const AppConfig& cfg, const std::string& devices) {
   if (cfg.model.model_dir.empty() && cfg.model.checkpoint.empty())
     throw ModelMissing("no model configured: pass --model DIR (or set SAM3_MODEL / model.dir); "
                        "`sam3 model init --preset tiny --out DIR` writes a random-weight test model");
   SAM3_LOG_INF("loading model from '" << (cfg.model.checkpoint.empty() ? cfg.model.model_dir : cfg.model.checkpoint)
-                                      << "' on " << cfg.model.device << " (" << cfg.model.dtype << ")");
+                                      << "' on " << devices << " (" << cfg.model.dtype << ")");
+}
+
+}  // namespace
+
+std::shared_ptr<const core::Sam3Model> load_model(const AppConfig& cfg) {
+  log_model_source(cfg, cfg.model.device);
   return core::load_model(cfg.model);
+}
+
+core::ModelReplicas load_replicas(const AppConfig& cfg, bool video) {
+  std::string devices;
+  for (const auto& d : core::replica_devices(cfg.model)) devices += (devices.empty() ? "" : ",") + d;
+  log_model_source(cfg, devices);
+  return core::load_replicas(cfg.model, video ? cfg.session.gpus : std::vector<std::string>{});
 }
 
 }  // namespace sam3::cli

@@ -13,6 +13,7 @@ class App;
 }
 namespace sam3::core {
 class Sam3Model;
+struct ModelReplicas;
 }
 
 namespace sam3::cli {
@@ -32,6 +33,10 @@ AppConfig resolve(const CommonOptions& common);
 
 // Loads the image model named by the config. \throws ModelMissing when no model is configured.
 std::shared_ptr<const core::Sam3Model> load_model(const AppConfig& cfg);
+// One replica per configured device (model.devices, or model.device), and
+// with `video` also the video sessions' (video.gpus; none: the same ones).
+// \throws ModelMissing when no model is configured.
+core::ModelReplicas load_replicas(const AppConfig& cfg, bool video);
 
 // Thrown for command-line mistakes that CLI11 cannot see (exit code 2).
 class UsageError : public std::runtime_error {

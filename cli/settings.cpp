@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "cli/settings.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <set>
 #include <sstream>
@@ -110,6 +111,17 @@ std::vector<Setting> make_settings() {
   ADD("model.device", "IMAGE_MODEL_DEVICE", "device", kCommon, "cpu, cuda or cuda:N",
       [](AppConfig& c, const std::string& v) { c.model.device = check_device(K, v); },
       [](const AppConfig& c) { return c.model.device; });
+  ADD("model.devices", "SAM3_DEVICES", "devices", kBatch | kServe,
+      "one model replica per device, work to the least loaded, e.g. cuda:0,cuda:1 (empty: model.device)",
+      [](AppConfig& c, const std::string& v) {
+        c.model.devices.clear();
+        for (const auto& d : parse_list(v)) {
+          if (std::find(c.model.devices.begin(), c.model.devices.end(), d) != c.model.devices.end())
+            bad(K, v, "each device once");
+          c.model.devices.push_back(check_device(K, d));
+        }
+      },
+      [](const AppConfig& c) { return join(c.model.devices); });
   ADD("model.dtype", "SAM3_DTYPE", "dtype", kCommon, "fp32 or bf16",
       [](AppConfig& c, const std::string& v) {
         if (v != "fp32" && v != "bf16") bad(K, v, "fp32 or bf16");
@@ -119,6 +131,13 @@ std::vector<Setting> make_settings() {
   ADD("model.threads", "SAM3_THREADS", "threads", kCommon, "intra-op CPU threads (0 = all cores)", INT(model.threads, 0, 1024));
   ADD("model.attention_budget_mb", "SAM3_ATTENTION_BUDGET_MB", "attention-budget-mb", kCommon,
       "largest attention score block materialised at once (MiB)", INT(model.attention_budget_mb, 16, 1 << 20));
+  ADD("pipeline.io_threads", "SAM3_IO_THREADS", "io-threads", kBatch | kServe,
+      "threads that read, decode and encode images beside inference (0 = the cores model.threads leaves, at least 1)",
+      INT(pipeline.io_threads, 0, 1024));
+  ADD("pipeline.in_flight", "SAM3_IN_FLIGHT", "in-flight", kBatch | kServe, "images in flight at once in the batch pipeline (0 = 2 x cores)",
+      INT(pipeline.in_flight, 0, 1 << 20));
+  ADD("pipeline.backbone_batch", "SAM3_BACKBONE_BATCH", "backbone-batch", kBatch | kServe,
+      "images per backbone forward when several are in flight (helps on GPUs)", INT(pipeline.backbone_batch, 1, 64));
   ADD("image.resolution", "IMAGE_MODEL_RESOLUTION", nullptr, kCommon, "expected model input resolution (0 = the model's)", INT(model.resolution, 0, 8192));
   ADD("image.confidence_threshold", "IMAGE_MODEL_CONFIDENCE_THRESHOLD", "threshold", kSegment | kServe,
       "detection score threshold",

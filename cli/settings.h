@@ -22,6 +22,7 @@ namespace sam3::cli {
 // Everything a run of `sam3` can be configured with.
 struct AppConfig {
   core::ModelOptions model;
+  core::PipelineOptions pipeline;
   core::SegmentOptions segment;
   core::InputLimits limits;
   core::CacheOptions cache;
@@ -32,7 +33,7 @@ struct AppConfig {
 };
 
 // Which subcommands show a setting's flag.
-enum Scope : unsigned { kCommon = 1, kServe = 2, kSegment = 4 };
+enum Scope : unsigned { kCommon = 1, kServe = 2, kSegment = 4, kBatch = 8 };  // kBatch: batch and bench
 
 struct Setting {
   const char* key;   // TOML dotted key, e.g. "server.port"

@@ -4,6 +4,7 @@
 #include <dlfcn.h>
 
 #include <algorithm>
+#include <map>
 #include <set>
 
 #include "core/errors.h"
@@ -37,16 +38,46 @@ void set_thread_intraop_threads(int n) {
   if (set) set(std::max(1, n));
 }
 
-DevicePool::Device::Device(std::shared_ptr<const Sam3Model> model, size_t depth, const std::string& name)
-    : engine(std::move(model)), queue(std::make_unique<WorkQueue>(name, depth)) {}
+DevicePool::Device::Device(std::shared_ptr<const Sam3Model> m, size_t depth, const std::string& name)
+    : model(std::move(m)), engine(model), device(model->device().str()), queue(std::make_unique<WorkQueue>(name, depth)) {}
 
-DevicePool::DevicePool(const ModelOptions& opts, const std::vector<std::string>& devices, size_t queue_depth) {
-  std::vector<std::string> names = devices.empty() ? std::vector<std::string>{opts.device} : devices;
+std::vector<std::string> replica_devices(const ModelOptions& opts) {
+  std::vector<std::string> names = opts.devices.empty() ? std::vector<std::string>{opts.device} : opts.devices;
   std::set<std::string> seen;
-  std::vector<std::shared_ptr<const Sam3Model>> replicas;
-  for (const std::string& d : names) {
+  for (const std::string& d : names)
     if (!seen.insert(d).second)
       throw InvalidInput("device pool: device \"" + d + "\" is listed twice (expected each device once)");
+  return names;
+}
+
+ModelReplicas load_replicas(const ModelOptions& opts, const std::vector<std::string>& video_gpus) {
+  ModelReplicas r;
+  std::map<std::string, std::shared_ptr<const Sam3Model>> by_device;
+  auto replica = [&](const std::string& device) {
+    auto& m = by_device[device];
+    if (!m) {
+      ModelOptions o = opts;
+      o.device = device;
+      m = load_model(o);
+      SAM3_LOG_INF("model replica on " << device);
+    }
+    return m;
+  };
+  for (const std::string& d : replica_devices(opts)) r.image.push_back(replica(d));
+  std::set<std::string> seen;
+  for (const std::string& id : video_gpus) {
+    if (id.empty() || id.size() > 2 || id.find_first_not_of("0123456789") != std::string::npos)
+      throw InvalidInput("video GPUs: expected GPU indices such as 0,1, got \"" + id + "\"");
+    const std::string device = "cuda:" + id;
+    if (seen.insert(device).second) r.video.push_back(replica(device));
+  }
+  if (r.video.empty()) r.video = r.image;
+  return r;
+}
+
+DevicePool::DevicePool(const ModelOptions& opts, size_t queue_depth) {
+  std::vector<std::shared_ptr<const Sam3Model>> replicas;
+  for (const std::string& d : replica_devices(opts)) {
     ModelOptions o = opts;
     o.device = d;
     replicas.push_back(load_model(o));
@@ -70,7 +101,23 @@ void DevicePool::init(std::vector<std::shared_ptr<const Sam3Model>> replicas, si
 
 DevicePool::~DevicePool() {
   // Stop every queue before any engine goes: a running job uses its engine.
+  shutdown();
+}
+
+void DevicePool::shutdown() {
   for (auto& d : devices_) d->queue->shutdown();
+}
+
+size_t DevicePool::queued() const {
+  size_t n = 0;
+  for (const auto& d : devices_) n += d->queue->depth();
+  return n;
+}
+
+std::vector<std::shared_ptr<const Sam3Model>> DevicePool::replicas() const {
+  std::vector<std::shared_ptr<const Sam3Model>> out;
+  for (const auto& d : devices_) out.push_back(d->model);
+  return out;
 }
 
 size_t DevicePool::least_loaded() const {

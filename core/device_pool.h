@@ -17,6 +17,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <type_traits>
@@ -40,12 +41,26 @@ namespace detail {
 void note_intraop_threads(int n);
 }  // namespace detail
 
+// The devices a model is replicated on: opts.devices, or opts.device alone.
+// \throws InvalidInput when a device is listed twice.
+std::vector<std::string> replica_devices(const ModelOptions& opts);
+
+// The replicas a process serves with: the image pool's (one per
+// replica_devices) and the video sessions' (one per `video_gpus` id, "N" ->
+// cuda:N; none: the image replicas). A device in both lists is loaded once.
+struct ModelReplicas {
+  std::vector<std::shared_ptr<const Sam3Model>> image;
+  std::vector<std::shared_ptr<const Sam3Model>> video;
+};
+// \throws what load_model throws; InvalidInput for a bad GPU id.
+ModelReplicas load_replicas(const ModelOptions& opts, const std::vector<std::string>& video_gpus = {});
+
 class DevicePool {
 public:
-  // One replica of `opts`'s model per entry of `devices` ("cpu", "cuda:N");
-  // empty `devices`: opts.device alone. `queue_depth` jobs may wait per device.
+  // One replica of `opts`'s model per device of replica_devices(opts).
+  // `queue_depth` jobs may wait per device.
   // \throws what load_model throws, InvalidInput for a duplicate device.
-  DevicePool(const ModelOptions& opts, const std::vector<std::string>& devices, size_t queue_depth);
+  DevicePool(const ModelOptions& opts, size_t queue_depth);
   // From already-loaded replicas (tests, callers that load differently).
   DevicePool(std::vector<std::shared_ptr<const Sam3Model>> replicas, size_t queue_depth);
   ~DevicePool();
@@ -54,10 +69,21 @@ public:
 
   size_t size() const { return devices_.size(); }
   const ImageEngine& engine(size_t device) const { return devices_.at(device)->engine; }
+  // The device a replica runs on, as torch names it ("cpu", "cuda:1").
+  const std::string& device_name(size_t device) const { return devices_.at(device)->device; }
+  // Every replica, in device order (for video sessions on the same devices).
+  std::vector<std::shared_ptr<const Sam3Model>> replicas() const;
   // Jobs queued or running on a device.
   size_t load(size_t device) const { return devices_.at(device)->in_flight.load(); }
+  // Jobs a device has run (finished or thrown) since the pool started.
+  uint64_t jobs_run(size_t device) const { return devices_.at(device)->jobs_run.load(); }
   // The device submit() would pick now.
   size_t least_loaded() const;
+  // Jobs waiting in every device's queue (not counting running ones).
+  size_t queued() const;
+  // Cancels waiting work (its tickets throw Cancelled) and joins the device
+  // threads; later submits throw. Idempotent.
+  void shutdown();
 
   // Runs fn(engine, device_index) on the least-loaded device's queue.
   // \throws Overloaded when that queue is full (then every queue is as full).
@@ -71,6 +97,10 @@ public:
     // A rejected job (Overloaded) releases `done` with its lambda.
     return dev.queue->submit([fn = std::move(fn), &dev, d, done]() mutable {
       auto release = std::move(done);
+      struct Count {
+        std::atomic<uint64_t>& n;
+        ~Count() { n.fetch_add(1); }
+      } count{dev.jobs_run};
       return fn(static_cast<const ImageEngine&>(dev.engine), d);
     });
   }
@@ -78,9 +108,12 @@ public:
 private:
   struct Device {
     explicit Device(std::shared_ptr<const Sam3Model> model, size_t depth, const std::string& name);
+    std::shared_ptr<const Sam3Model> model;
     ImageEngine engine;
+    std::string device;
     std::unique_ptr<WorkQueue> queue;
     std::atomic<size_t> in_flight{0};
+    std::atomic<uint64_t> jobs_run{0};
   };
   void init(std::vector<std::shared_ptr<const Sam3Model>> replicas, size_t queue_depth);
 

@@ -102,6 +102,10 @@ std::string sha256_hex(std::string_view bytes) {
   return to_hex(h.finish());
 }
 
+std::string feature_cache_device_key(std::string_view key, std::string_view device) {
+  return std::string(key) + "@" + std::string(device);
+}
+
 std::string feature_cache_key(std::string_view image_bytes, std::string_view model_id) {
   Sha256 h;
   h.update(model_id);

@@ -30,6 +30,9 @@ std::string sha256_hex(std::string_view bytes);
 
 // The cache key of an encoded image under a model: sha256(model_id || 0 || bytes).
 std::string feature_cache_key(std::string_view image_bytes, std::string_view model_id);
+// The key of that image's features on one device of a DevicePool: a state
+// holds tensors of one device, so each replica caches its own.
+std::string feature_cache_device_key(std::string_view key, std::string_view device);
 
 class FeatureCache {
 public:

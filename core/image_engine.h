@@ -24,6 +24,7 @@ struct ModelOptions {
   std::string checkpoint;     // explicit checkpoint file (overrides model_dir's)
   std::string bpe_path;       // CLIP BPE vocab; default: model_dir, then SAM3_BPE_PATH given by front-end
   std::string device = "cpu"; // "cpu", "cuda", "cuda:N"
+  std::vector<std::string> devices;  // one replica each (core/device_pool.h); empty: `device` alone
   std::string dtype = "fp32"; // "fp32" or "bf16"
   int threads = 0;            // intra-op threads, 0 = all cores
   int64_t attention_budget_mb = 512;

@@ -19,6 +19,16 @@ struct SegmentOptions {
   bool return_visualization = false;
 };
 
+// The image pipeline of `sam3 batch`, `sam3 bench` and the daemon's batch
+// endpoint (core/image_pipeline.h): how CPU threads split between IO and
+// inference, and how much is in flight.
+struct PipelineOptions {
+  int io_threads = 0;      // read/decode/encode threads beside inference; 0: the cores model.threads leaves, >= 1
+  int in_flight = 0;       // images in flight at once; 0: 2 x cores
+  int backbone_batch = 1;  // images per backbone forward
+  bool ordered = true;     // emit in input order (`sam3 batch --unordered` turns it off)
+};
+
 // Image input limits (decode guards).
 struct InputLimits {
   int64_t max_upload_mb = 100;       // request bodies and input files

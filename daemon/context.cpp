@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "core/errors.h"
+
 namespace sam3::daemon {
 
 const char* state_name(ServerState s) noexcept {
@@ -20,19 +22,22 @@ double DaemonContext::uptime_seconds() const {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
 }
 
-void DaemonContext::set_model(std::shared_ptr<const core::Sam3Model> model) {
-  auto engine = std::make_shared<const core::ImageEngine>(model);
-  auto info = core::describe(*model);
-  auto queue = std::make_unique<core::WorkQueue>("image:" + info.device,
+void DaemonContext::set_models(core::ModelReplicas models) {
+  if (models.image.empty() || !models.image[0]) throw ModelMissing("no model replica was loaded");
+  auto info = core::describe(*models.image[0]);
+  std::vector<std::string> video_devices;
+  for (const auto& m : models.video) video_devices.push_back(core::describe(*m).device);
+  auto pool = std::make_unique<core::DevicePool>(std::move(models.image),
                                                  static_cast<size_t>(std::max(1, options_.serve.queue_depth)));
   std::lock_guard<std::mutex> lk(mu_);
   info_ = info;
-  model_id_ = info.checkpoint + "|" + info.device + "|" + info.dtype + "|" + std::to_string(info.image_size);
-  queue_ = std::move(queue);
-  engine_ = std::move(engine);
+  model_id_ = info.checkpoint + "|" + info.dtype + "|" + std::to_string(info.image_size);
+  video_models_ = std::move(models.video);
+  video_devices_ = std::move(video_devices);
+  pool_ = std::move(pool);
 }
 
-std::shared_ptr<const core::ImageEngine> DaemonContext::engine() const {
+core::DevicePool& DaemonContext::pool() const {
   switch (state()) {
     case ServerState::loading: throw Overloaded("the model is still loading; retry shortly");
     case ServerState::draining: break;  // admitted before the drain began: finish it
@@ -42,18 +47,31 @@ std::shared_ptr<const core::ImageEngine> DaemonContext::engine() const {
     case ServerState::ready: break;
   }
   std::lock_guard<std::mutex> lk(mu_);
-  if (!engine_) throw ModelMissing("no model is loaded");
-  return engine_;
+  if (!pool_) throw ModelMissing("no model is loaded");
+  return *pool_;
 }
 
-core::WorkQueue& DaemonContext::queue() const {
+std::vector<std::shared_ptr<const core::Sam3Model>> DaemonContext::video_models() const {
+  pool();  // the same 503s
   std::lock_guard<std::mutex> lk(mu_);
-  return *queue_;
+  return video_models_;
+}
+
+std::vector<std::string> DaemonContext::image_devices() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  std::vector<std::string> out;
+  for (size_t i = 0; pool_ && i < pool_->size(); ++i) out.push_back(pool_->device_name(i));
+  return out;
+}
+
+std::vector<std::string> DaemonContext::video_devices() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return video_devices_;
 }
 
 bool DaemonContext::model_loaded() const {
   std::lock_guard<std::mutex> lk(mu_);
-  return engine_ != nullptr;
+  return pool_ != nullptr;
 }
 
 core::ModelInfo DaemonContext::model_info() const {
@@ -68,16 +86,24 @@ std::string DaemonContext::model_id() const {
 
 int64_t DaemonContext::queue_depth() const {
   std::lock_guard<std::mutex> lk(mu_);
-  return queue_ ? static_cast<int64_t>(queue_->depth()) : 0;
+  return pool_ ? static_cast<int64_t>(pool_->queued()) : 0;
+}
+
+std::vector<std::pair<std::string, uint64_t>> DaemonContext::device_jobs() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  std::vector<std::pair<std::string, uint64_t>> out;
+  for (size_t i = 0; pool_ && i < pool_->size(); ++i)
+    out.emplace_back(pool_->device_name(i) + "#" + std::to_string(i), pool_->jobs_run(i));
+  return out;
 }
 
 void DaemonContext::stop_queue() {
-  core::WorkQueue* q = nullptr;
+  core::DevicePool* p = nullptr;
   {
     std::lock_guard<std::mutex> lk(mu_);
-    q = queue_.get();
+    p = pool_.get();
   }
-  if (q) q->shutdown();  // outside the lock: it joins the worker
+  if (p) p->shutdown();  // outside the lock: it joins the workers
 }
 
 void DaemonContext::set_load_error(std::string e) {

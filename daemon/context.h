@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
-// What the handlers share: the options, the model (once loaded), the feature
-// cache, the device queue, metrics and the server's state. Handlers only
+// What the handlers share: the options, the models (once loaded: a device pool
+// of image replicas, the video sessions' replicas), the feature cache,
+// metrics and the server's state. Handlers only
 // translate JSON to these core calls and back.
 //
-// Thread-safety: options are immutable after start; the engine is published
+// Thread-safety: options are immutable after start; the models are published
 // once under a mutex; everything else is internally synchronised.
 #pragma once
 
@@ -14,10 +15,10 @@
 #include <mutex>
 #include <string>
 
+#include "core/device_pool.h"
 #include "core/feature_cache.h"
 #include "core/image_engine.h"
 #include "core/options.h"
-#include "core/work_queue.h"
 #include "daemon/metrics.h"
 #include "daemon/router.h"
 
@@ -34,6 +35,7 @@ struct DaemonOptions {
   core::CacheOptions cache;
   core::InputLimits limits;
   core::SegmentOptions segment;
+  core::PipelineOptions pipeline;  // the batch endpoint's IO threads and backbone batch
   core::SessionOptions sessions;
   std::string log_level = "info";
 };
@@ -52,24 +54,32 @@ public:
   bool transition(ServerState from, ServerState to) { return state_.compare_exchange_strong(from, to); }
   double uptime_seconds() const;
 
-  // Publishes the loaded model: builds the engine and the device queue.
-  void set_model(std::shared_ptr<const core::Sam3Model> model);
+  // Publishes the loaded models: the image replicas become a device pool
+  // (one bounded queue each, serve.queue_depth), the video ones are kept for
+  // the session manager.
+  void set_models(core::ModelReplicas models);
 
-  // The engine for a model route. \throws Overloaded (503) while loading,
-  // ModelMissing (503) when there is no model. While draining it still
-  // answers: the server refuses new requests at admission, and those
+  // The device pool for a model route. \throws Overloaded (503) while
+  // loading, ModelMissing (503) when there is no model. While draining it
+  // still answers: the server refuses new requests at admission, and those
   // admitted before the drain must finish.
-  std::shared_ptr<const core::ImageEngine> engine() const;
-  core::WorkQueue& queue() const;  // valid once engine() succeeded
+  core::DevicePool& pool() const;
+  // The video sessions' replicas. \throws as pool().
+  std::vector<std::shared_ptr<const core::Sam3Model>> video_models() const;
 
   // Whether a model is loaded, and its description (for /models/info).
   bool model_loaded() const;
   core::ModelInfo model_info() const;
-  // The identity mixed into feature cache keys: checkpoint, device, dtype.
+  std::vector<std::string> image_devices() const;
+  std::vector<std::string> video_devices() const;
+  // The identity mixed into feature cache keys: checkpoint, dtype, input
+  // size (the device is added per replica: feature_cache_device_key).
   std::string model_id() const;
 
   int64_t queue_depth() const;
-  // Cancels waiting work and joins the device worker (at shutdown).
+  // Jobs run by each replica, named "<device>#<index>" (empty without a model).
+  std::vector<std::pair<std::string, uint64_t>> device_jobs() const;
+  // Cancels waiting work and joins the device workers (at shutdown).
   void stop_queue();
   std::atomic<int64_t>& in_flight() { return in_flight_; }
 
@@ -95,9 +105,10 @@ private:
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   std::atomic<int64_t> in_flight_{0};
   mutable std::mutex mu_;
-  std::shared_ptr<const core::ImageEngine> engine_;
-  std::unique_ptr<core::WorkQueue> queue_;
+  std::unique_ptr<core::DevicePool> pool_;
+  std::vector<std::shared_ptr<const core::Sam3Model>> video_models_;
   core::ModelInfo info_;
+  std::vector<std::string> video_devices_;
   std::string model_id_;
   std::string load_error_;
   std::function<json(const std::string&)> session_lister_;

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Image endpoints: segment (JSON or multipart), batch, cached-features and the
 // rendered overlays. Each handler parses and validates its input, runs core
-// calls on the device queue, and serialises the result with formats/.
+// calls on the least-loaded device of the pool (batch: through the image
+// pipeline of core/image_pipeline.h), and serialises the result with formats/.
 #include <algorithm>
 #include <chrono>
 #include <deque>
@@ -10,6 +11,7 @@
 
 #include "core/error_codes.h"
 #include "core/errors.h"
+#include "core/image_pipeline.h"
 #include "daemon/context.h"
 #include "daemon/multipart.h"
 #include "daemon/request_parse.h"
@@ -38,31 +40,38 @@ struct ImageInput {
   std::shared_ptr<const formats::Image> image;
 };
 
-ImageInput decode_input(const DaemonContext& ctx, std::string bytes) {
+formats::Image decode_limited(const DaemonContext& ctx, const std::string& bytes) {
   formats::ImageLimits limits;
   limits.max_bytes = ctx.max_body_bytes();
   limits.max_pixels = static_cast<uint64_t>(ctx.options().limits.max_image_pixels);
-  auto image = std::make_shared<const formats::Image>(formats::decode_image(bytes, limits));
+  return formats::decode_image(bytes, limits);
+}
+
+ImageInput decode_input(const DaemonContext& ctx, std::string bytes) {
+  auto image = std::make_shared<const formats::Image>(decode_limited(ctx, bytes));
   return ImageInput{std::move(bytes), std::move(image)};
 }
 
-// Queues `job` on the device; the image's features come from the cache when
-// its bytes were seen before under this model. The job owns what it uses, so
-// a dropped ticket can never leave it with dangling references.
+// Queues `job` on the least-loaded device; the image's features come from
+// the cache when its bytes were seen before under this model on that device.
+// The job owns what it uses, so a dropped ticket can never leave it with
+// dangling references.
 core::Ticket<Inference> submit_inference(DaemonContext& ctx, const ImageInput& in, ImageJob job) {
-  auto engine = ctx.engine();
-  const bool use_cache = ctx.cache().enabled();
+  core::FeatureCache* cache = ctx.cache().enabled() ? &ctx.cache() : nullptr;
   const std::string key = core::feature_cache_key(in.bytes, ctx.model_id());
-  std::shared_ptr<const core::ImageState> state = use_cache ? ctx.cache().get(key) : nullptr;
-  return ctx.queue().submit([&ctx, engine, state, image = in.image, key, use_cache, job = std::move(job)]() mutable {
+  core::DevicePool& pool = ctx.pool();
+  return pool.submit([&pool, cache, image = in.image, key, job = std::move(job)](const core::ImageEngine& engine,
+                                                                                  size_t device) mutable {
     const auto t0 = Clock::now();
+    const std::string device_key = core::feature_cache_device_key(key, pool.device_name(device));
     Inference out;
+    std::shared_ptr<const core::ImageState> state = cache ? cache->get(device_key) : nullptr;
     out.cache_hit = state != nullptr;
     if (!state) {
-      state = engine->set_image(*image);
-      if (use_cache) ctx.cache().put(key, state, core::ImageEngine::state_bytes(*state));
+      state = engine.set_image(*image);
+      if (cache) cache->put(device_key, state, core::ImageEngine::state_bytes(*state));
     }
-    out.results = job(*engine, *state);
+    out.results = job(engine, *state);
     out.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     return out;
   });
@@ -270,41 +279,37 @@ void add_image_routes(Router& router, DaemonContext& ctx) {
           throw InvalidInput("'images': expected an array of 1 to 256 {id, image, prompts} objects");
         const float thr = parse_threshold(body, "confidence_threshold", ctx.options().segment.confidence_threshold);
         const int max_concurrent = parse_int(body, "max_concurrent", 4, 1, 64);
-        ctx.engine();  // 503 for the whole batch when no model can run it
-        // Items run in windows of max_concurrent: at most that many of this
-        // request's images are decoded and queued at once.
-        const size_t window = std::min<size_t>(max_concurrent, ctx.queue().capacity());
+        core::DevicePool& pool = ctx.pool();  // 503 for the whole batch when no model can run it
+        // The image pipeline: items are parsed and decoded on IO threads, at
+        // most max_concurrent of them in flight, while the devices run.
         const size_t n = images->size();
         std::vector<json> out(n);
-        for (size_t start = 0; start < n; start += window) {
-          const size_t end = std::min(n, start + window);
-          std::vector<std::optional<core::Ticket<Inference>>> tickets(end - start);
-          for (size_t i = start; i < end; ++i) {
-            const json& item = (*images)[i];
-            const std::string id = item_id(item, i);
-            try {
-              if (!item.is_object()) throw InvalidInput("expected an object {id, image, prompts}");
-              const float t = parse_threshold(item, "confidence_threshold", thr);
-              if (!item.contains("prompts")) throw InvalidInput("'prompts' is required");
-              core::Prompt prompt = parse_prompts(item["prompts"], t);
-              const ImageInput in = decode_input(ctx, parse_image_base64(item, "image", ctx.max_body_bytes()));
-              tickets[i - start] = submit_inference(ctx, in, segment_job(std::move(prompt)));
-            } catch (const std::exception& e) {
-              out[i] = error_item(id, e);
-            }
-          }
-          for (size_t i = start; i < end; ++i) {
-            if (!tickets[i - start]) continue;
-            const std::string id = item_id((*images)[i], i);
-            try {
-              const Inference inf = tickets[i - start]->get();
-              ctx.metrics().observe_inference(batch_ep, inf.seconds);
-              out[i] = formats::batch_result_line("id", id, inf.results.at(0));
-            } catch (const std::exception& e) {
-              out[i] = error_item(id, e);
-            }
-          }
-        }
+        core::PipelineOptions po = ctx.options().pipeline;
+        po.in_flight = max_concurrent;
+        po.ordered = false;  // each result goes to its own index
+        core::PipelineCallbacks cb;
+        cb.read = [&](size_t i) {
+          const json& item = (*images)[i];
+          if (!item.is_object()) throw InvalidInput("expected an object {id, image, prompts}");
+          const float t = parse_threshold(item, "confidence_threshold", thr);
+          if (!item.contains("prompts")) throw InvalidInput("'prompts' is required");
+          core::Prompt prompt = parse_prompts(item["prompts"], t);
+          const std::string bytes = parse_image_base64(item, "image", ctx.max_body_bytes());
+          return core::PipelineInput{decode_limited(ctx, bytes), std::move(prompt),
+                                     core::feature_cache_key(bytes, ctx.model_id())};
+        };
+        cb.encode = [&](size_t i, const formats::SegmentResult& r) {
+          out[i] = formats::batch_result_line("id", item_id((*images)[i], i), r);
+          return std::string();
+        };
+        cb.error = [&](size_t i, const std::exception& e) {
+          out[i] = error_item(item_id((*images)[i], i), e);
+          return std::string();
+        };
+        cb.emit = [&](const core::PipelineOutput& o) {
+          if (!o.failed) ctx.metrics().observe_inference(batch_ep, o.model_seconds);
+        };
+        core::run_image_pipeline(pool, n, po, cb, &ctx.cache());
         size_t failed = 0;
         for (const auto& r : out) failed += r.contains("error") ? 1 : 0;
         return Response::json_body({{"results", out},

@@ -64,6 +64,7 @@ void add_info_routes(Router& router, DaemonContext& ctx) {
                        g.cache_bytes = cs.bytes;
                        g.cache_entries = cs.entries;
                        g.queue_depth = ctx.queue_depth();
+                       g.device_jobs = ctx.device_jobs();
                        g.in_flight = ctx.in_flight().load();
                        g.uptime_seconds = ctx.uptime_seconds();
                        g.active_sessions = static_cast<int64_t>(ctx.sessions().size());
@@ -81,7 +82,7 @@ void add_info_routes(Router& router, DaemonContext& ctx) {
                      if (ctx.model_loaded()) {
                        const core::ModelInfo info = ctx.model_info();
                        image["checkpoint"] = info.checkpoint;
-                       image["devices"] = json::array({info.device});
+                       image["devices"] = ctx.image_devices();
                        image["dtype"] = info.dtype;
                        image["memory_mb"] = info.memory_mb;
                        image["image_size"] = info.image_size;
@@ -93,7 +94,7 @@ void add_info_routes(Router& router, DaemonContext& ctx) {
                        if (info.interactive)
                          video = {{"loaded", true},
                                   {"checkpoint", info.checkpoint},
-                                  {"devices", json::array({info.device})},
+                                  {"devices", ctx.video_devices()},
                                   {"capabilities", json::array({"text", "point", "box", "propagate", "remove", "reset"})}};
                      } else if (const std::string e = ctx.load_error(); !e.empty()) {
                        image["error"] = e;

@@ -75,6 +75,11 @@ std::string Metrics::render(const Gauges& g) const {
   gauge(os, "sam3_feature_cache_entries", "Images with cached features.", double(g.cache_entries));
   gauge(os, "sam3_active_sessions", "Open video sessions.", double(g.active_sessions));
   gauge(os, "sam3_queue_depth", "Inference requests waiting for the device.", double(g.queue_depth));
+  if (!g.device_jobs.empty()) {
+    os << "# HELP sam3_device_jobs_total Inference jobs run by each model replica.\n"
+       << "# TYPE sam3_device_jobs_total counter\n";
+    for (const auto& [device, n] : g.device_jobs) os << "sam3_device_jobs_total{device=\"" << esc(device) << "\"} " << n << '\n';
+  }
   gauge(os, "sam3_gpu_memory_used_bytes", "GPU memory held by the model and caches (0 on CPU).",
         double(g.gpu_memory_used_bytes));
   gauge(os, "sam3_requests_in_flight", "Requests being handled.", double(g.in_flight));

@@ -16,6 +16,7 @@
 #include <mutex>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace sam3::daemon {
 
@@ -30,6 +31,7 @@ public:
     int64_t cache_hits = 0, cache_misses = 0, cache_evictions = 0, cache_bytes = 0, cache_entries = 0;
     int64_t active_sessions = 0;
     int64_t queue_depth = 0;
+    std::vector<std::pair<std::string, uint64_t>> device_jobs;  // per model replica ("cpu#0", "cuda:1#1")
     int64_t gpu_memory_used_bytes = 0;
     int64_t in_flight = 0;
     double uptime_seconds = 0;

@@ -160,9 +160,11 @@ int Server::start() {
   if (loader_) {
     loader_thread_ = std::thread([this] {
       try {
-        ctx_.set_model(loader_());
+        ctx_.set_models(loader_());
         ctx_.transition(ServerState::loading, ServerState::ready);  // not over "draining"
-        SAM3_LOG_INF("model ready: " << ctx_.model_info().checkpoint << " on " << ctx_.model_info().device);
+        std::string devices;
+        for (const auto& d : ctx_.image_devices()) devices += (devices.empty() ? "" : ",") + d;
+        SAM3_LOG_INF("model ready: " << ctx_.model_info().checkpoint << " on " << devices);
       } catch (const std::exception& e) {
         SAM3_LOG_ERR("model failed to load: " << describe_exception(e));
         ctx_.set_load_error(describe_exception(e));

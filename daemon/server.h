@@ -31,9 +31,10 @@ namespace sam3::daemon {
 
 class VideoService;
 
-// Loads the image model; called once on a background thread. An empty
-// loader runs the daemon without a model (model routes answer 503).
-using ModelLoader = std::function<std::shared_ptr<const core::Sam3Model>()>;
+// Loads the model replicas (image pool and video sessions); called once on a
+// background thread. An empty loader runs the daemon without a model (model
+// routes answer 503).
+using ModelLoader = std::function<core::ModelReplicas()>;
 
 class Server {
 public:

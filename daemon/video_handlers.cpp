@@ -131,6 +131,7 @@ json status_json(const std::string& id, const core::VideoSessionStatus& st) {
           {"status", st.busy ? "processing" : "ready"},
           {"current_objects", st.object_ids},
           {"frames_processed", st.frames_processed},
+          {"frames_loaded", st.frames_loaded},
           {"total_frames", st.total_frames},
           {"gpu_memory_used_mb", gpu ? mib(st.memory_bytes) : 0.0},
           {"memory_used_mb", mib(st.memory_bytes)},
@@ -275,14 +276,9 @@ core::SessionManager* VideoService::manager_if_ready() const {
 
 core::SessionManager& VideoService::manager() {
   if (auto* m = manager_if_ready()) return *m;
-  auto engine = ctx_.engine();  // 503 while loading or without a model
+  auto models = ctx_.video_models();  // 503 while loading or without a model
   std::lock_guard<std::mutex> lk(mu_);
-  if (!manager_) {
-    // Aliasing pointer: the model stays alive as long as the engine does.
-    std::shared_ptr<const core::Sam3Model> model(engine, &engine->model());
-    manager_ = std::make_unique<core::SessionManager>(std::vector<std::shared_ptr<const core::Sam3Model>>{model},
-                                                      ctx_.options().sessions);
-  }
+  if (!manager_) manager_ = std::make_unique<core::SessionManager>(std::move(models), ctx_.options().sessions);
   return *manager_;
 }
 
@@ -303,10 +299,10 @@ std::shared_ptr<core::VideoSession> VideoService::get(const std::string& id, con
 }
 
 std::string VideoService::open(const std::string& path, std::optional<std::string> id, const std::string& client,
-                               const std::string& temp_file) {
+                               const std::string& temp_file, const std::vector<std::string>& devices) {
   std::string key;
   try {
-    key = manager().open(path, id);
+    key = manager().open(path, id, {}, devices);
   } catch (const Overloaded& e) {
     std::error_code ec;
     if (!temp_file.empty()) fs::remove(temp_file, ec);
@@ -396,12 +392,25 @@ void add_video_routes(Router& router, VideoService& video) {
       [&video, &ctx](Request& req) {
         const json body = parse_json_body(req.body());
         const auto id = parse_session_id(body);
+        // gpu_ids: the session goes to the least-loaded of these GPUs' replicas.
+        std::vector<std::string> devices;
         if (const auto g = body.find("gpu_ids"); g != body.end() && !g->is_null()) {
-          // Sessions are pinned by the session manager; the list is validated, not used.
-          if (!g->is_array() || g->size() > 64 || !std::all_of(g->begin(), g->end(), [](const json& v) {
-                return v.is_number_integer() && v.get<int64_t>() >= 0;
+          if (!g->is_array() || g->empty() || g->size() > 64 || !std::all_of(g->begin(), g->end(), [](const json& v) {
+                return v.is_number_integer() && v.get<int64_t>() >= 0 && v.get<int64_t>() < 64;
               }))
-            throw InvalidInput("'gpu_ids': expected an array of device indices >= 0, got " + g->dump().substr(0, 60));
+            throw InvalidInput("'gpu_ids': expected a non-empty array of GPU indices 0..63, got " + g->dump().substr(0, 60));
+          for (const json& v : *g) devices.push_back("cuda:" + std::to_string(v.get<int64_t>()));
+          // Refused before anything is downloaded or decoded.
+          ctx.pool();  // 503 while loading or without a model
+          const auto have = ctx.video_devices();
+          if (std::none_of(devices.begin(), devices.end(), [&](const std::string& d) {
+                return std::find(have.begin(), have.end(), d) != have.end();
+              })) {
+            std::string list;
+            for (const auto& d : have) list += (list.empty() ? "" : ", ") + d;
+            throw InvalidInput("'gpu_ids': none of " + g->dump().substr(0, 60) +
+                               " hosts video sessions here (video devices: " + list + "; see VIDEO_MODEL_GPUS)");
+          }
         }
         int sources = 0;
         for (const char* k : {"video_path", "video_base64", "video_url"})
@@ -415,18 +424,18 @@ void add_video_routes(Router& router, VideoService& video) {
           if (!body["video_url"].is_string()) throw InvalidInput("'video_url': expected a string");
           const std::string url = body["video_url"].get<std::string>();
           check_video_url(url, policy);
-          ctx.engine();  // 503 before downloading anything while there is no model
+          ctx.pool();  // 503 before downloading anything while there is no model
           temp = path = download_upload(ctx.options().serve.upload_dir, url, ctx.max_body_bytes());
         } else if (body.contains("video_path") && !body["video_path"].is_null()) {
           if (!body["video_path"].is_string()) throw InvalidInput("'video_path': expected a string");
           path = resolve_video_path(body["video_path"].get<std::string>(), policy.video_roots);
         } else {
-          ctx.engine();  // 503 before writing anything while there is no model
+          ctx.pool();  // 503 before writing anything while there is no model
           const std::string bytes = parse_image_base64(body, "video_base64", ctx.max_body_bytes());
           temp = path = write_upload(ctx.options().serve.upload_dir, bytes);
         }
         const auto t0 = Clock::now();
-        const std::string sid = video.open(path, id, req.client_key, temp);
+        const std::string sid = video.open(path, id, req.client_key, temp, devices);
         ctx.metrics().observe_inference("/api/v1/video/sessions/start",
                                         std::chrono::duration<double>(Clock::now() - t0).count());
         const auto info = video.get(sid, req.client_key)->info();

@@ -20,6 +20,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 #include <thread>
 
 #include "core/video/session_manager.h"
@@ -40,11 +41,12 @@ public:
   // unknown, expired or foreign id (the same answer, so ids do not leak).
   std::shared_ptr<core::VideoSession> get(const std::string& id, const std::string& client);
 
-  // Registers a new session decoded from `path`; `temp_file` (may be "") is
+  // Registers a new session decoded from `path` on the least-loaded video
+  // replica (among `devices` when not empty); `temp_file` (may be "") is
   // removed when the session ends. \throws HttpError 429 at the cap, and
   // SessionManager::open's errors (the temp file is then removed at once).
   std::string open(const std::string& path, std::optional<std::string> id, const std::string& client,
-                   const std::string& temp_file);
+                   const std::string& temp_file, const std::vector<std::string>& devices = {});
 
   // Closes `id`; returns the bytes it held. \throws NotFound as get().
   int64_t close(const std::string& id, const std::string& client);

@@ -6,9 +6,17 @@
 #include <unistd.h>
 #include <cerrno>
 #include <cstring>
+#include <algorithm>
+#include <atomic>
 #include <filesystem>
+#include <memory>
 
+#include <tbb/parallel_pipeline.h>
+#include <tbb/task_arena.h>
+
+#include "core/device_pool.h"
 #include "core/errors.h"
+#include "core/image_pipeline.h"
 #include "core/model/preprocess.h"
 #include "formats/video_decode.h"
 
@@ -52,6 +60,15 @@ FrameStore::FrameStore(const FrameStoreOptions& options, int64_t expected_frames
   if (options_.resolution <= 0)
     throw InvalidInput("frame store: resolution must be positive, got " + std::to_string(options_.resolution));
   slots_.reserve(static_cast<size_t>(std::min<int64_t>(expected_, 1 << 20)));
+  // A RAM budget the announced frames cannot fit is refused before any decoding.
+  const FrameStorage k = options_.storage;
+  if (options_.max_ram_bytes > 0 && expected_ > 0 && k != FrameStorage::disk_uint8 && k != FrameStorage::automatic) {
+    const int64_t per = frame_bytes() * (k == FrameStorage::ram_uint8 ? 1 : 2);
+    if (expected_ > options_.max_ram_bytes / per)
+      throw TooLarge("frame store: the video's " + std::to_string(expected_) + " frames would take " +
+                     std::to_string(expected_ * per) + " bytes in memory, over the limit of " +
+                     std::to_string(options_.max_ram_bytes) + " (use frame storage 'disk' or 'auto')");
+  }
 }
 
 FrameStore::~FrameStore() {
@@ -125,40 +142,63 @@ torch::Tensor FrameStore::read_disk(int64_t slot) const {
   return out;
 }
 
-int64_t FrameStore::add(const formats::Image& frame, double timestamp_seconds) {
-  {
-    std::lock_guard<std::mutex> lk(mu_);
-    if (finished_) throw InvalidInput("frame store: add() after finish()");
-    if (!slots_.empty() && (frame.width != width_ || frame.height != height_))
-      throw InvalidInput("frame store: frame " + std::to_string(slots_.size()) + " is " + std::to_string(frame.width) +
-                         "x" + std::to_string(frame.height) + ", the video's first frame is " + std::to_string(width_) +
-                         "x" + std::to_string(height_));
-  }
-  // The expensive part runs outside the lock, so readers are not held up.
+void FrameStore::check_next_locked(int width, int height) const {
+  if (finished_) throw InvalidInput("frame store: add() after finish()");
+  if (!slots_.empty() && (width != width_ || height != height_))
+    throw InvalidInput("frame store: frame " + std::to_string(slots_.size()) + " is " + std::to_string(width) + "x" +
+                       std::to_string(height) + ", the video's first frame is " + std::to_string(width_) + "x" +
+                       std::to_string(height_));
+}
+
+PreparedFrame FrameStore::preprocess(const formats::Image& frame, double timestamp_seconds) const {
   torch::NoGradGuard no_grad;
   const torch::Tensor x = preprocess_image(frame, options_.resolution, options_.preprocess_device)[0];
-  const int64_t fb = frame_bytes();
+  PreparedFrame out;
+  out.width = frame.width;
+  out.height = frame.height;
+  out.timestamp = timestamp_seconds;
+  if (options_.storage == FrameStorage::ram_float16 || options_.storage == FrameStorage::ram_bfloat16) {
+    out.data = x.to(options_.storage == FrameStorage::ram_float16 ? torch::kFloat16 : torch::kBFloat16).contiguous();
+  } else {
+    // preprocess_image's values are k/127.5 - 1 for integers k (the resize is
+    // rounded to 8 bits), so k comes back exactly and fetch() can redo the
+    // same float steps bit for bit.
+    out.data = ((x * 0.5 + 0.5) * 255.0).round().clamp(0, 255).to(torch::kUInt8).permute({1, 2, 0}).contiguous();
+  }
+  return out;
+}
 
+int64_t FrameStore::add(const formats::Image& frame, double timestamp_seconds) {
+  {
+    // Refuse early what commit() would refuse, before the expensive part.
+    std::lock_guard<std::mutex> lk(mu_);
+    check_next_locked(frame.width, frame.height);
+  }
+  return commit(preprocess(frame, timestamp_seconds));
+}
+
+int64_t FrameStore::commit(PreparedFrame frame) {
+  const int64_t fb = frame_bytes();
+  const int R = options_.resolution;
+  const bool fp = options_.storage == FrameStorage::ram_float16 || options_.storage == FrameStorage::ram_bfloat16;
+  const auto want = fp ? (options_.storage == FrameStorage::ram_float16 ? torch::kFloat16 : torch::kBFloat16)
+                       : torch::kUInt8;
+  if (!frame.data.defined() || frame.data.scalar_type() != want || frame.data.dim() != 3 ||
+      frame.data.numel() != int64_t{3} * R * R)
+    throw InvalidInput(std::string("frame store: commit() expects a frame from this store's preprocess() (") +
+                       frame_storage_name(options_.storage) + ", resolution " + std::to_string(R) + ")");
+  torch::NoGradGuard no_grad;
   std::unique_lock<std::mutex> lk(mu_);
+  check_next_locked(frame.width, frame.height);
   FrameStorage kind = options_.storage;
   if (kind == FrameStorage::automatic)
     kind = (options_.max_ram_bytes <= 0 || ram_bytes_ + fb <= options_.max_ram_bytes) ? FrameStorage::ram_uint8
                                                                                       : FrameStorage::disk_uint8;
   Slot slot;
-  if (kind == FrameStorage::ram_uint8 || kind == FrameStorage::disk_uint8) {
-    // preprocess_image's values are k/127.5 - 1 for integers k (the resize is
-    // rounded to 8 bits), so k comes back exactly and fetch() can redo the
-    // same float steps bit for bit.
-    torch::Tensor u8 = ((x * 0.5 + 0.5) * 255.0).round().clamp(0, 255).to(torch::kUInt8).permute({1, 2, 0});
-    if (kind == FrameStorage::disk_uint8) {
-      slot.disk = write_disk_locked(u8.to(torch::kCPU).contiguous());
-    } else {
-      slot.ram = u8.to(options_.storage_device).contiguous();
-    }
-  } else {
-    const auto dtype = kind == FrameStorage::ram_float16 ? torch::kFloat16 : torch::kBFloat16;
-    slot.ram = x.to(options_.storage_device, dtype).contiguous();
-  }
+  if (kind == FrameStorage::disk_uint8)
+    slot.disk = write_disk_locked(frame.data.to(torch::kCPU).contiguous());
+  else
+    slot.ram = frame.data.to(options_.storage_device).contiguous();
   if (slot.ram.defined()) {
     const int64_t bytes = slot.ram.numel() * static_cast<int64_t>(slot.ram.element_size());
     if (options_.max_ram_bytes > 0 && ram_bytes_ + bytes > options_.max_ram_bytes)
@@ -172,7 +212,7 @@ int64_t FrameStore::add(const formats::Image& frame, double timestamp_seconds) {
     height_ = frame.height;
   }
   slots_.push_back(std::move(slot));
-  timestamps_.push_back(timestamp_seconds);
+  timestamps_.push_back(frame.timestamp);
   const int64_t index = static_cast<int64_t>(slots_.size()) - 1;
   lk.unlock();
   cv_.notify_all();
@@ -197,6 +237,10 @@ torch::Tensor FrameStore::fetch(int64_t i, const torch::Device& device) const {
     cv_.wait(lk, [&] { return i < static_cast<int64_t>(slots_.size()) || finished_; });
     if (i >= static_cast<int64_t>(slots_.size())) {
       if (error_) std::rethrow_exception(error_);
+      if (i < expected_)
+        throw InvalidInput("frame " + std::to_string(i) + " cannot be read: the video announced " +
+                           std::to_string(expected_) + " frames but only " + std::to_string(slots_.size()) +
+                           " could be decoded (is the file truncated?)");
       throw NotFound("frame " + std::to_string(i) + " does not exist: the video has " + std::to_string(slots_.size()) +
                      " frames");
     }
@@ -209,6 +253,17 @@ torch::Tensor FrameStore::fetch(int64_t i, const torch::Device& device) const {
   // normalises: the very steps preprocess_image ran after its resize.
   const torch::Tensor hwc = slot.ram.defined() ? slot.ram : read_disk(slot.disk);
   return preprocess_rgb_tensor(hwc.to(device), options_.resolution)[0].contiguous();
+}
+
+int64_t FrameStore::wait_for(int64_t n) const {
+  std::unique_lock<std::mutex> lk(mu_);
+  cv_.wait(lk, [&] { return static_cast<int64_t>(slots_.size()) >= n || finished_; });
+  return static_cast<int64_t>(slots_.size());
+}
+
+std::exception_ptr FrameStore::error() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return error_;
 }
 
 int64_t FrameStore::size() const {
@@ -255,23 +310,90 @@ bool FrameStore::frame_on_disk(int64_t i) const {
 }
 
 void load_frames(formats::VideoSource& source, FrameStore& store, const std::function<bool()>& should_stop,
-                 const std::function<void(int64_t, int64_t)>& on_progress) {
-  try {
-    const int64_t total = source.info().total_frames;
+                 const std::function<void(int64_t, int64_t)>& on_progress, const FrameLoadOptions& options) {
+  struct Item {
     formats::VideoFrame frame;
-    for (;;) {
-      if (should_stop && should_stop())
-        throw Cancelled("loading the frames of '" + source.info().path + "' was cancelled after " +
-                        std::to_string(store.size()) + " frames");
-      if (!source.next(frame)) break;
-      store.add(frame.image, frame.timestamp_seconds);
-      if (on_progress) on_progress(store.size(), total);
-    }
-    store.finish();
+    PreparedFrame prepared;
+    std::exception_ptr error;
+  };
+  using ItemPtr = std::shared_ptr<Item>;  // shared: frames in flight are freed however the pipeline ends
+  const int64_t total = source.info().total_frames;
+  // Like the image pipeline's IO threads: the cores the model leaves over.
+  const int threads = options.threads > 0 ? options.threads : default_io_threads(intraop_threads());
+  const size_t tokens = static_cast<size_t>(options.in_flight > 0 ? options.in_flight : 2 * threads);
+  // The calling thread joins the arena and may preprocess (one intra-op
+  // thread): it gets its own count back however the load ends.
+  struct RestoreIntraop {
+    int n;
+    ~RestoreIntraop() { set_thread_intraop_threads(n); }
+  } restore{at::get_num_threads()};
+
+  int64_t decoded = 0;
+  std::atomic<bool> failed{false};  // stops the decoder after any failure
+  std::exception_ptr failure;       // the first failure in frame order (set by the store stage)
+  try {
+    // Decode + the preprocessing threads.
+    tbb::task_arena arena(threads + 1);
+    arena.execute([&] {
+      tbb::parallel_pipeline(
+          std::max<size_t>(2, tokens),
+          tbb::make_filter<void, ItemPtr>(
+              tbb::filter_mode::serial_in_order,
+              [&](tbb::flow_control& fc) -> ItemPtr {
+                if (failed.load() || (options.max_frames > 0 && decoded >= options.max_frames)) {
+                  fc.stop();
+                  return nullptr;
+                }
+                auto item = std::make_shared<Item>();
+                try {
+                  if (should_stop && should_stop())
+                    throw Cancelled("loading the frames of '" + source.info().path + "' was cancelled after " +
+                                    std::to_string(decoded) + " frames");
+                  if (!source.next(item->frame)) {
+                    fc.stop();
+                    return nullptr;
+                  }
+                  ++decoded;
+                } catch (...) {
+                  // Carried to the store stage, so the frames before it are stored first.
+                  item->error = std::current_exception();
+                  failed = true;
+                }
+                return item;
+              }) &
+              tbb::make_filter<ItemPtr, ItemPtr>(tbb::filter_mode::parallel,
+                                                 [&](ItemPtr item) {
+                                                   if (item->error) return item;
+                                                   // Preprocessing must not fight the model for cores.
+                                                   set_thread_intraop_threads(1);
+                                                   try {
+                                                     c10::InferenceMode guard;
+                                                     item->prepared = store.preprocess(
+                                                         item->frame.image, item->frame.timestamp_seconds);
+                                                   } catch (...) {
+                                                     item->error = std::current_exception();
+                                                   }
+                                                   item->frame.image = formats::Image{};
+                                                   return item;
+                                                 }) &
+              tbb::make_filter<ItemPtr, void>(tbb::filter_mode::serial_in_order, [&](ItemPtr item) {
+                if (failure) return;  // the store keeps a gapless prefix
+                try {
+                  if (item->error) std::rethrow_exception(item->error);
+                  c10::InferenceMode guard;
+                  store.commit(std::move(item->prepared));
+                  if (on_progress) on_progress(store.size(), total);
+                } catch (...) {
+                  failure = std::current_exception();
+                  failed = true;
+                }
+              }));
+    });
   } catch (...) {
-    store.finish(std::current_exception());
-    throw;
+    if (!failure) failure = std::current_exception();
   }
+  store.finish(failure);
+  if (failure) std::rethrow_exception(failure);
 }
 
 }  // namespace sam3::core

@@ -29,12 +29,24 @@ SessionManager::SessionManager(std::vector<std::shared_ptr<const Sam3Model>> mod
     : models_(std::move(models)), limits_(std::move(limits)), session_options_(video_session_options(limits_)) {
   models_.erase(std::remove(models_.begin(), models_.end(), nullptr), models_.end());
   if (models_.empty()) throw ModelMissing("session manager: no model loaded");
+  for (const auto& m : models_) devices_.push_back(describe(*m).device);
 }
 
-size_t SessionManager::pick_locked() const {
+size_t SessionManager::pick_locked(const std::vector<std::string>& devices) const {
   std::vector<size_t> load(models_.size(), 0);
   for (const auto& [id, e] : sessions_) ++load[e.model_index];
-  return static_cast<size_t>(std::min_element(load.begin(), load.end()) - load.begin());
+  std::optional<size_t> best;
+  for (size_t i = 0; i < models_.size(); ++i) {
+    if (!devices.empty() && std::find(devices.begin(), devices.end(), devices_[i]) == devices.end()) continue;
+    if (!best || load[i] < load[*best]) best = i;
+  }
+  if (!best) {
+    std::string have;
+    for (const auto& d : devices_) have += (have.empty() ? "" : ", ") + d;
+    throw InvalidInput("video sessions: none of the requested devices hosts video sessions (this server's: " + have +
+                       ")");
+  }
+  return *best;
 }
 
 std::shared_ptr<const Sam3Model> SessionManager::pick_model() const {
@@ -60,13 +72,13 @@ std::string SessionManager::new_id_locked() const {
 }
 
 std::string SessionManager::open(const std::string& path, std::optional<std::string> id,
-                                 const std::function<bool()>& should_stop) {
+                                 const std::function<bool()>& should_stop, const std::vector<std::string>& devices) {
   size_t index;
   {
     std::lock_guard<std::mutex> lk(mu_);
     check_capacity_locked();
     if (id && sessions_.count(*id)) throw InvalidInput("video sessions: session id \"" + *id + "\" already exists");
-    index = pick_locked();
+    index = pick_locked(devices);
     ++pending_;
   }
   std::shared_ptr<VideoSession> s;
@@ -92,7 +104,7 @@ std::string SessionManager::add(std::shared_ptr<VideoSession> session, std::opti
   if (id && sessions_.count(*id)) throw InvalidInput("video sessions: session id \"" + *id + "\" already exists");
   size_t index = 0;
   for (size_t i = 0; i < models_.size(); ++i)
-    if (describe(*models_[i]).device == session->device()) index = i;
+    if (devices_[i] == session->device()) index = i;
   const std::string key = id ? *id : new_id_locked();
   sessions_[key] = Entry{std::move(session), index, Clock::now()};
   return key;

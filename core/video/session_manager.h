@@ -46,12 +46,16 @@ class SessionManager {
   // (timeout_seconds, <= 0: never). \throws ModelMissing without a model.
   SessionManager(std::vector<std::shared_ptr<const Sam3Model>> models, SessionOptions limits);
 
-  // Decodes the video on the least-loaded device and registers the session.
+  // Opens the video on the least-loaded device and registers the session;
+  // returns once its first frame is decoded (the rest decode ahead in the
+  // background, see VideoSession::open; closing the session stops that).
   // id: the caller's (must be new) or a random one. Returns the id.
   // \throws Overloaded at the cap, InvalidInput for a duplicate id, and
   // VideoSession::open's errors.
+  // devices: when not empty, only replicas on these devices ("cuda:1") are
+  // candidates. \throws InvalidInput when none of them hosts sessions.
   std::string open(const std::string& path, std::optional<std::string> id = std::nullopt,
-                   const std::function<bool()>& should_stop = {});
+                   const std::function<bool()>& should_stop = {}, const std::vector<std::string>& devices = {});
   // Registers an existing session. \throws as open().
   std::string add(std::shared_ptr<VideoSession> session, std::optional<std::string> id = std::nullopt);
 
@@ -76,16 +80,17 @@ class SessionManager {
     size_t model_index = 0;
     Clock::time_point last_used;
   };
-  size_t pick_locked() const;
+  size_t pick_locked(const std::vector<std::string>& devices = {}) const;
   void check_capacity_locked() const;
   std::string new_id_locked() const;
 
   std::vector<std::shared_ptr<const Sam3Model>> models_;
+  std::vector<std::string> devices_;  // models_[i]'s device
   SessionOptions limits_;
   VideoSessionOptions session_options_;
   mutable std::mutex mu_;
   std::map<std::string, Entry> sessions_;
-  size_t pending_ = 0;  // sessions being decoded (count against the cap)
+  size_t pending_ = 0;  // sessions being opened (count against the cap)
 };
 
 }  // namespace sam3::core

@@ -7,12 +7,16 @@
 #include "core/video/video_session.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <deque>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <set>
+#include <thread>
 
+#include "core/device_pool.h"
 #include "core/errors.h"
 #include "core/image_state.h"
 #include "core/log.h"
@@ -92,6 +96,10 @@ struct VideoSession::Impl {
   VideoSessionOptions opts;
   VideoSessionInfo info;
   std::unique_ptr<FrameStore> frames;
+  // Fills `frames` after open() returns; stopped and joined before anything
+  // it touches goes away (see ~Impl).
+  std::thread loader;
+  std::atomic<bool> stop_loading{false};
   int64_t T = 0;
   int H = 0, W = 0;
   std::mutex op_mu;
@@ -107,6 +115,13 @@ struct VideoSession::Impl {
   std::map<int64_t, Encoded> outputs;  // cached_frame_outputs
   std::set<int64_t> prompted;          // frames that went through a prompt or the loop
   std::vector<Action> history;
+
+  ~Impl() { stop_loader(); }
+
+  void stop_loader() {
+    stop_loading = true;
+    if (loader.joinable()) loader.join();
+  }
 
   TrackerModelImpl& tracker() const { return *model->net().inst_interactive_predictor->model; }
 
@@ -239,7 +254,7 @@ struct VideoSession::Impl {
     s.total_frames = T;
     s.object_ids = orch->object_ids();
     std::sort(s.object_ids.begin(), s.object_ids.end());
-    s.memory_bytes = frames->ram_bytes() + orch->memory_bytes() + out_bytes + feat_bytes;
+    s.memory_bytes = orch->memory_bytes() + out_bytes + feat_bytes;  // status() adds the frames' live bytes
     s.device = model->device().str();
     s.busy = busy;
     std::lock_guard<std::mutex> lk(status_mu);
@@ -455,15 +470,41 @@ std::unique_ptr<VideoSession> VideoSession::open(std::shared_ptr<const Sam3Model
   formats::VideoOpenOptions vo;
   vo.max_frames = options.max_frames;
   vo.max_pixels = options.max_pixels;
-  auto src = formats::open_video_source(path, vo);
+  // Probes the container (count, rate, size) without decoding pixels.
+  std::unique_ptr<formats::VideoSource> src = formats::open_video_source(path, vo);
   const formats::VideoInfo vi = src->info();
-  impl->frames = make_store(*impl->model, options, vi.total_frames);
-  {
+  const int64_t announced = std::max<int64_t>(0, vi.total_frames);
+  impl->frames = make_store(*impl->model, options, announced);
+  FrameLoadOptions lo;
+  lo.threads = options.loader_threads;
+  lo.max_frames = announced;  // frames past the announced count could not be addressed
+  VideoSession::Impl* s = impl.get();
+  impl->loader = std::thread([s, src = std::move(src), should_stop, on_progress, lo, path] {
+    set_thread_intraop_threads(1);
     c10::InferenceMode guard;
-    load_frames(*src, *impl->frames, should_stop, on_progress);
+    try {
+      load_frames(
+          *src, *s->frames, [&] { return s->stop_loading.load() || (should_stop && should_stop()); }, on_progress,
+          lo);
+      if (s->frames->size() < s->frames->expected_frames())
+        SAM3_LOG_WRN("video \"" << path << "\": the container announced " << s->frames->expected_frames()
+                                 << " frames but only " << s->frames->size() << " were decoded");
+    } catch (const std::exception& e) {
+      // Kept by the store: fetch() of a frame it lacks rethrows it.
+      if (!s->stop_loading.load())
+        SAM3_LOG_DBG("video \"" << path << "\": loading stopped after " << s->frames->size() << " frames: " << e.what());
+    } catch (...) {  // likewise kept by the store; nothing may escape a thread
+    }
+  });
+  // Frame 0 decides whether the file is usable at all (and gives the size).
+  int64_t ready = impl->frames->wait_for(announced > 0 ? 1 : std::numeric_limits<int64_t>::max());
+  if (announced == 0 || ready == 0) {
+    impl->stop_loader();
+    if (auto e = impl->frames->error()) std::rethrow_exception(e);
+    ready = impl->frames->size();
   }
-  impl->T = impl->frames->size();
-  if (impl->T == 0) throw InvalidInput("video session: \"" + path + "\" has no frames");
+  if (ready == 0) throw InvalidInput("video session: \"" + path + "\" has no frames");
+  impl->T = announced > 0 ? announced : ready;
   impl->W = impl->frames->orig_width();
   impl->H = impl->frames->orig_height();
   impl->info = {impl->T, vi.fps, impl->W, impl->H, vi.fps > 0 ? static_cast<double>(impl->T) / vi.fps : 0.0};
@@ -575,8 +616,15 @@ std::vector<int64_t> VideoSession::reset() {
 }
 
 VideoSessionStatus VideoSession::status() const {
-  std::lock_guard<std::mutex> lk(impl_->status_mu);
-  return impl_->snapshot;
+  VideoSessionStatus s;
+  {
+    std::lock_guard<std::mutex> lk(impl_->status_mu);
+    s = impl_->snapshot;
+  }
+  // Live: the loader keeps adding frames between operations.
+  s.frames_loaded = impl_->frames->size();
+  s.memory_bytes += impl_->frames->ram_bytes();
+  return s;
 }
 
 const VideoSessionInfo& VideoSession::info() const {

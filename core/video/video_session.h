@@ -81,6 +81,7 @@ struct VideoSessionInfo {
 struct VideoSessionStatus {
   int64_t frames_processed = 0;  // frames with outputs (cached)
   int64_t total_frames = 0;
+  int64_t frames_loaded = 0;  // frames decoded and stored so far (reaches total_frames once the load is done)
   std::vector<int64_t> object_ids;
   int64_t memory_bytes = 0;  // frames + tracker memory + cached outputs
   std::string device;
@@ -95,6 +96,7 @@ struct VideoSessionOptions {
   int64_t max_frames = 100'000;       // decode guard
   uint64_t max_pixels = 100'000'000;
   int64_t feature_cache_frames = 2;  // backbone outputs kept (recent frames; ~150 MB each at 1008 px)
+  int loader_threads = 0;            // frame preprocessing threads of open()'s loader (0 = cores - model threads, >= 1)
 };
 
 // (frame_index, that frame's objects: Instance::obj_id set, score = the
@@ -103,9 +105,20 @@ using VideoFrameCallback = std::function<void(int64_t, const formats::SegmentRes
 
 class VideoSession {
  public:
-  // Decodes `path` (video file, frame folder or one image) at once.
-  // \throws NotFound, InvalidInput, TooLarge (decode), ModelError (no tracker
-  // in the model), Cancelled (should_stop while decoding).
+  // Opens `path` (video file, frame folder or one image) and decodes ahead:
+  // a background loader (decode -> parallel preprocess -> store) fills the
+  // frames while open returns as soon as frame 0 is stored; prompts and
+  // propagation wait for a frame only when they get ahead of the loader.
+  // info().total_frames is the container's count (when the container has
+  // none, open waits for the whole load and counts). should_stop and
+  // on_progress(stored, total) are copied and called from the loader thread
+  // until the load ends or the session is destroyed (which stops the loader
+  // and joins it). A load that fails later (corrupt or truncated data,
+  // should_stop) surfaces as that error, typed, from add_prompt / propagate
+  // on the first frame it lacks; fewer frames than announced without an
+  // error -> InvalidInput naming the frame and the decoded count.
+  // \throws NotFound, InvalidInput, TooLarge (probe, frame 0, RAM budget),
+  // ModelError (no tracker in the model), Cancelled (should_stop before frame 0).
   static std::unique_ptr<VideoSession> open(std::shared_ptr<const Sam3Model> model, const std::string& path,
                                             const VideoSessionOptions& options = {},
                                             const std::function<bool()>& should_stop = {},

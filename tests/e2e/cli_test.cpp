@@ -2,6 +2,7 @@
 // The `sam3` binary as a shell or CI would use it: exit codes, usage errors,
 // configuration precedence, and the image commands on a real model.
 #include <filesystem>
+#include <map>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -149,13 +150,19 @@ TEST(Cli, SegmentWritesCocoPngAndOverlayOutputs) {
   EXPECT_TRUE(std::filesystem::exists(dir.file("viz") + "/case1_text_box.overlay.png"));
 }
 
-TEST(Cli, BatchStreamsLinesResumesAndShards) {
-  SAM3_REQUIRE_GOLDEN();
-  TempDir dir;
+// A folder of the three golden case images, inside `dir`.
+std::string golden_images(const TempDir& dir) {
   const std::string images = dir.file("images");
   std::filesystem::create_directories(images);
   for (const char* c : {"case0_text", "case1_text_box", "case2_boxes_only"})
     std::filesystem::copy_file(golden_model() + "/" + c + ".png", images + "/" + c + ".png");
+  return images;
+}
+
+TEST(Cli, BatchStreamsLinesResumesAndShards) {
+  SAM3_REQUIRE_GOLDEN();
+  TempDir dir;
+  const std::string images = golden_images(dir);
   write_file(images + "/broken.jpg", "\xff\xd8\xff truncated");
   const std::string base = " --text 'red circle' --threshold 0.3 --model " + golden_model() + " --bpe " + golden_bpe();
   auto r = run_sam3("batch " + images + base + " --out-dir " + dir.file("out"));
@@ -185,6 +192,36 @@ TEST(Cli, BatchStreamsLinesResumesAndShards) {
   r = run_sam3("batch " + dir.file("list.txt") + base);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(json_lines(r.out)[0]["file"], images + "/case0_text.png");
+}
+
+TEST(Cli, BatchPipelineSettingsDoNotChangeTheResults) {
+  SAM3_REQUIRE_GOLDEN();
+  TempDir dir;
+  const std::string images = golden_images(dir);
+  const std::string base = " --text 'red circle' --threshold 0.3 --model " + golden_model() + " --bpe " + golden_bpe();
+  auto plain = run_sam3("batch " + images + base);
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  // Sizes from the environment and flags: two IO threads, groups of two
+  // images per backbone forward, out of order.
+  auto tuned = run_sam3("batch " + images + base + " --in-flight 3 --unordered",
+                        "SAM3_IO_THREADS=2 SAM3_BACKBONE_BATCH=2");
+  ASSERT_EQ(tuned.exit_code, 0) << tuned.err;
+  std::map<std::string, json> by_file;
+  for (const auto& l : json_lines(tuned.out)) by_file[l["file"].get<std::string>()] = l;
+  const auto lines = json_lines(plain.out);
+  ASSERT_EQ(lines.size(), 3u);
+  ASSERT_EQ(by_file.size(), 3u);
+  for (const auto& l : lines) {
+    const json& t = by_file[l["file"].get<std::string>()];
+    EXPECT_EQ(t["masks"], l["masks"]) << l["file"];
+    ASSERT_EQ(t["scores"].size(), l["scores"].size());
+    for (size_t i = 0; i < l["scores"].size(); ++i)  // batched backbone: float rounding only
+      EXPECT_NEAR(t["scores"][i].get<double>(), l["scores"][i].get<double>(), 1e-5);
+  }
+  // A device listed twice is a usage error, before any model loads.
+  auto dup = run_sam3("batch " + images + base + " --devices cpu,cpu");
+  EXPECT_EQ(dup.exit_code, 2) << dup.err;
+  EXPECT_NE(dup.err.find("model.devices"), std::string::npos) << dup.err;
 }
 
 TEST(Cli, CachedFeaturesGivesALinePerPrompt) {

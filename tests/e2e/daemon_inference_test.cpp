@@ -25,7 +25,7 @@ protected:
     mo.model_dir = golden_dir() + "/image_tiny";
     mo.bpe_path = golden_dir() + "/bpe_simple_vocab_16e6.txt.gz";
     model_ = core::load_model(mo);
-    daemon_ = new LocalDaemon({}, [] { return model_; });
+    daemon_ = new LocalDaemon({}, [] { return core::ModelReplicas{{model_}, {model_}}; });
     ASSERT_TRUE(daemon_->server().wait_until_loaded(std::chrono::seconds(60)));
   }
   static void TearDownTestSuite() {
@@ -214,7 +214,7 @@ TEST_F(DaemonInference, FullQueueAnswers503WithRetryAfter) {
   daemon::DaemonOptions o;
   o.serve.queue_depth = 1;
   o.cache.enabled = false;  // every request runs the backbone
-  LocalDaemon d(o, [] { return model_; });
+  LocalDaemon d(o, [] { return core::ModelReplicas{{model_}, {model_}}; });
   ASSERT_TRUE(d.server().wait_until_loaded(std::chrono::seconds(30)));
   const json req = text_request(image("case2_boxes_only"), "red circle", 0.5);
   std::vector<std::future<HttpReply>> replies;
@@ -239,7 +239,7 @@ TEST_F(DaemonInference, FullQueueAnswers503WithRetryAfter) {
 TEST_F(DaemonInference, StopDrainsInFlightRequests) {
   daemon::DaemonOptions o;
   o.cache.enabled = false;
-  auto d = std::make_unique<LocalDaemon>(o, [] { return model_; });
+  auto d = std::make_unique<LocalDaemon>(o, [] { return core::ModelReplicas{{model_}, {model_}}; });
   ASSERT_TRUE(d->server().wait_until_loaded(std::chrono::seconds(30)));
   const int port = d->port();
   const json req = text_request(image("case2_boxes_only"), "red circle", 0.5);
@@ -249,6 +249,53 @@ TEST_F(DaemonInference, StopDrainsInFlightRequests) {
   d->server().stop();
   EXPECT_EQ(inflight.get().status, 200);  // finished, not cut off
   EXPECT_EQ(http(port, "GET", "/health").status, 0);  // nobody listens any more
+}
+
+TEST_F(DaemonInference, TwoReplicasServeTheSameAnswers) {
+  // Two replicas of the model (on CPU here; one per GPU in a deployment):
+  // requests go to the least-loaded one, the answers do not depend on which.
+  daemon::DaemonOptions o;
+  o.cache.enabled = false;
+  LocalDaemon d(o, [] { return core::ModelReplicas{{model_, model_}, {model_}}; });
+  ASSERT_TRUE(d.server().wait_until_loaded(std::chrono::seconds(30)));
+  const json info = d.get("/models/info").j();
+  EXPECT_EQ(info["models"]["image"]["devices"], json::array({"cpu", "cpu"}));
+  const std::vector<std::string> cases = {"case0_text", "case1_text_box", "case2_boxes_only"};
+  json items = json::array();
+  std::vector<json> single;
+  for (int i = 0; i < 6; ++i) {
+    const std::string& c = cases[static_cast<size_t>(i) % cases.size()];
+    items.push_back({{"id", "img" + std::to_string(i)},
+                     {"image", formats::base64_encode(image(c))},
+                     {"prompts", {{{"type", "text"}, {"text", "red circle"}}}}});
+    single.push_back(daemon_->post("/api/v1/image/segment", text_request(image(c), "red circle", 0.1)).j());
+  }
+  // Two concurrent batches keep both replicas busy.
+  const json req = {{"images", items}, {"confidence_threshold", 0.1}, {"max_concurrent", 6}};
+  auto other = std::async(std::launch::async, [&] { return d.post("/api/v1/image/batch", req); });
+  const HttpReply r = d.post("/api/v1/image/batch", req);
+  for (const HttpReply& reply : {r, other.get()}) {
+    ASSERT_EQ(reply.status, 200) << reply.body.substr(0, 300);
+    const json j = reply.j();
+    EXPECT_EQ(j["successful"], 6);
+    for (size_t i = 0; i < 6; ++i) {
+      EXPECT_EQ(j["results"][i]["id"], "img" + std::to_string(i));
+      EXPECT_EQ(j["results"][i]["masks"], single[i]["masks"]) << "image " << i;
+      EXPECT_EQ(j["results"][i]["scores"], single[i]["scores"]) << "image " << i;
+    }
+  }
+  // Every image was one job on one of the replicas (backbone batch 1), and
+  // /metrics counts them per replica.
+  const auto jobs = d.server().context().device_jobs();
+  ASSERT_EQ(jobs.size(), 2u);
+  EXPECT_EQ(jobs[0].first, "cpu#0");
+  EXPECT_EQ(jobs[1].first, "cpu#1");
+  EXPECT_EQ(jobs[0].second + jobs[1].second, 12u);
+  std::cout << "[ measured ] jobs per replica: " << jobs[0].second << " + " << jobs[1].second << "\n";
+  const std::string metrics = d.get("/metrics").body;
+  EXPECT_NE(metrics.find("sam3_device_jobs_total{device=\"cpu#0\"} " + std::to_string(jobs[0].second)),
+            std::string::npos);
+  EXPECT_EQ(d.server().context().queue_depth(), 0);
 }
 
 }  // namespace

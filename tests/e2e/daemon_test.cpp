@@ -40,7 +40,7 @@ TEST(Daemon, HealthAndReadyWithoutModel) {
 TEST(Daemon, AnswersWhileLoadingThenReportsLoadFailure) {
   std::promise<void> release;
   std::shared_future<void> go = release.get_future().share();
-  LocalDaemon d({}, [go]() -> std::shared_ptr<const core::Sam3Model> {
+  LocalDaemon d({}, [go]() -> core::ModelReplicas {
     go.wait();
     throw ModelMissing("checkpoint '/nowhere/sam3.pt' does not exist");
   });

@@ -17,6 +17,7 @@
 #include "core/model_init.h"
 #include "daemon_client.h"
 #include "formats/video_encode.h"
+#include "model_util.h"
 #include "test_util.h"
 #include "tiny_http_server.h"
 
@@ -34,25 +35,10 @@ struct Fixture {
   std::shared_ptr<const core::Sam3Model> model;
   Fixture() {
     const std::string model_dir = dir.file("model");
-    core::ModelInitOptions o;
-    o.preset = "tiny";
-    o.seed = 3;
-    o.out_dir = model_dir;
-    o.bpe_path = golden_bpe_path();
-    core::init_model_folder(o);
-    {
-      c10::InferenceMode guard;
-      auto t = core::load_safetensors(model_dir + "/model.safetensors");
-      core::TensorMap out;
-      for (auto& [k, v] : t) out[k] = v.clone();
-      out.at("tracker.sam_mask_decoder.pred_obj_score_head.layers.2.bias").add_(3.0);
-      out.at("detector.transformer.decoder.presence_token_head.layers.2.bias").add_(6.0);
-      t.clear();
-      core::save_safetensors(model_dir + "/model.safetensors", out);
-    }
+    write_tiny_tracking_model(model_dir);
     core::ModelOptions mo;
     mo.model_dir = model_dir;
-    mo.bpe_path = o.bpe_path;
+    mo.bpe_path = golden_bpe_path();
     model = core::load_model(mo);
 
     root = dir.file("videos");
@@ -90,7 +76,7 @@ daemon::DaemonOptions video_options() {
 }
 
 std::unique_ptr<LocalDaemon> start_daemon(daemon::DaemonOptions o) {
-  auto d = std::make_unique<LocalDaemon>(o, [] { return fixture().model; });
+  auto d = std::make_unique<LocalDaemon>(o, [] { return core::ModelReplicas{{fixture().model}, {fixture().model}}; });
   EXPECT_TRUE(d->server().wait_until_loaded(std::chrono::seconds(60)));
   return d;
 }
@@ -389,6 +375,12 @@ TEST_F(DaemonVideo, UnknownSessionsAndBadRequests) {
   EXPECT_EQ(d().post(kBase + "/start", std::string("{not json")).status, 400);
   EXPECT_EQ(d().post(kBase + "/start", json{{"video_path", "missing.mp4"}}).status, 404);
   EXPECT_EQ(d().post(kBase + "/start", json{{"video_base64", "%%%"}}).status, 400);
+  // gpu_ids must name GPUs whose replicas host sessions (this daemon: the CPU).
+  EXPECT_EQ(d().post(kBase + "/start", json{{"video_path", "squares.mp4"}, {"gpu_ids", "0"}}).status, 400);
+  EXPECT_EQ(d().post(kBase + "/start", json{{"video_path", "squares.mp4"}, {"gpu_ids", {-1}}}).status, 400);
+  const HttpReply gpu = d().post(kBase + "/start", json{{"video_path", "squares.mp4"}, {"gpu_ids", {0}}});
+  EXPECT_EQ(gpu.status, 400);
+  EXPECT_NE(gpu.body.find("video devices: cpu"), std::string::npos) << gpu.body;
 
   const std::string id = start({{"video_path", "squares.mp4"}});
   EXPECT_EQ(point(id, 8, 0.5, 0.5).status, 400);  // frame out of range

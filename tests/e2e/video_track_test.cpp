@@ -15,6 +15,7 @@
 #include "formats/image_io.h"
 #include "formats/video_decode.h"
 #include "formats/video_encode.h"
+#include "tests/model_util.h"
 #include "tests/test_util.h"
 
 namespace sam3 {
@@ -28,22 +29,7 @@ struct Fixture {
   std::string model, mp4, jpegs;
   Fixture() {
     model = dir.file("model");
-    core::ModelInitOptions o;
-    o.preset = "tiny";
-    o.seed = 3;
-    o.out_dir = model;
-    o.bpe_path = test::golden_bpe_path();
-    core::init_model_folder(o);
-    {
-      c10::InferenceMode guard;
-      auto t = core::load_safetensors(model + "/model.safetensors");
-      core::TensorMap out;
-      for (auto& [k, v] : t) out[k] = v.clone();
-      out.at("tracker.sam_mask_decoder.pred_obj_score_head.layers.2.bias").add_(3.0);
-      out.at("detector.transformer.decoder.presence_token_head.layers.2.bias").add_(6.0);
-      t.clear();
-      core::save_safetensors(model + "/model.safetensors", out);
-    }
+    test::write_tiny_tracking_model(model);
     const auto frames = test::moving_squares(8);
     mp4 = dir.file("squares.mp4");
     formats::VideoEncodeOptions eo;

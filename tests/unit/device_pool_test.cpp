@@ -18,18 +18,14 @@
 #include "core/image_engine.h"
 #include "core/image_state.h"
 #include "core/model/sam3_image.h"
+#include "model_util.h"
 #include "test_util.h"
 
 namespace sam3::core {
 namespace {
 
 std::shared_ptr<const Sam3Model> tiny_model() {
-  static auto m = [] {
-    c10::InferenceMode guard;
-    torch::manual_seed(11);
-    const Sam3Config cfg = Sam3Config::tiny();
-    return make_model(cfg, Sam3Image(cfg), std::make_shared<const Tokenizer>(test::golden_bpe_path()), "cpu", false);
-  }();
+  static auto m = test::tiny_detector(11);
   return m;
 }
 
@@ -105,7 +101,7 @@ TEST(DevicePool, AFullPoolRefusesWorkAndDroppedTicketsFreeTheirSlot) {
 }
 
 TEST(DevicePool, RejectsAnEmptyPool) {
-  EXPECT_THROW(DevicePool({}, 4), InvalidInput);
+  EXPECT_THROW(DevicePool(std::vector<std::shared_ptr<const Sam3Model>>{}, 4), InvalidInput);
   EXPECT_THROW(DevicePool(std::vector<std::shared_ptr<const Sam3Model>>{nullptr}, 4), ModelMissing);
 }
 

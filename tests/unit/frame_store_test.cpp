@@ -2,7 +2,8 @@
 // Session frames at model resolution: every storage policy returns what
 // preprocess_image returns (bit for bit for the 8-bit kinds), the RAM budget
 // and the automatic spill to disk, blocking fetch while a loader fills the
-// store, loader errors and cancellation, and loading from a video source.
+// store, loader errors and cancellation, and loading from a video source
+// through the decode -> parallel preprocess -> ordered commit pipeline.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -246,6 +247,126 @@ TEST(FrameStore, LoadsAnMp4) {
   formats::VideoReader again(dir.file("v.mp4"));
   formats::VideoFrame f;
   for (int i = 0; i < 10 && again.next(f); ++i) EXPECT_TRUE(torch::equal(store.fetch(i), reference(f.image))) << i;
+}
+
+TEST(FrameStore, PreprocessThenCommitEqualsAddForEveryKind) {
+  torch::NoGradGuard no_grad;
+  test::TempDir dir;
+  for (FrameStorage kind : {FrameStorage::ram_uint8, FrameStorage::ram_float16, FrameStorage::ram_bfloat16,
+                            FrameStorage::disk_uint8, FrameStorage::automatic}) {
+    auto o = options(kind);
+    o.offload_dir = dir.path().string();
+    FrameStore one(o), two(o);
+    std::vector<PreparedFrame> prepared(4);
+    std::vector<formats::Image> frames;
+    for (int i = 0; i < 4; ++i) frames.push_back(random_image(37, 23, 300 + i));
+    // preprocess() on several threads at once, commit() in order.
+    std::vector<std::thread> workers;
+    for (int i = 0; i < 4; ++i)
+      workers.emplace_back([&, i] { prepared[static_cast<size_t>(i)] = two.preprocess(frames[static_cast<size_t>(i)], i); });
+    for (auto& w : workers) w.join();
+    for (int i = 0; i < 4; ++i) {
+      EXPECT_EQ(one.add(frames[static_cast<size_t>(i)], i), i);
+      EXPECT_EQ(two.commit(std::move(prepared[static_cast<size_t>(i)])), i);
+    }
+    for (int i = 0; i < 4; ++i) {
+      EXPECT_TRUE(torch::equal(one.fetch(i), two.fetch(i))) << frame_storage_name(kind) << " frame " << i;
+      EXPECT_DOUBLE_EQ(two.timestamp(i), i);
+    }
+    EXPECT_EQ(one.ram_bytes(), two.ram_bytes());
+    // A frame prepared by a store of another kind or size is refused.
+    auto other = options(kind == FrameStorage::ram_float16 ? FrameStorage::ram_uint8 : FrameStorage::ram_float16);
+    EXPECT_THROW(two.commit(FrameStore(other).preprocess(frames[0])), InvalidInput);
+    // The size check applies to commit() too.
+    EXPECT_THROW(two.commit(two.preprocess(random_image(23, 37, 1))), InvalidInput);
+  }
+}
+
+TEST(FrameStore, MissingAnnouncedFramesAreAClearInvalidInput) {
+  torch::NoGradGuard no_grad;
+  FrameStore store(options(FrameStorage::ram_uint8), 6);  // the container said 6
+  store.add(random_image(30, 20, 1));
+  store.add(random_image(30, 20, 2));
+  EXPECT_EQ(store.wait_for(2), 2);
+  std::thread loader([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    store.finish();  // ...but the decoder stopped after 2, without an error
+  });
+  EXPECT_EQ(store.wait_for(3), 2);  // returns once the store is finished
+  loader.join();
+  EXPECT_EQ(store.error(), nullptr);
+  try {
+    store.fetch(4);
+    ADD_FAILURE() << "frame 4 was never decoded";
+  } catch (const InvalidInput& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("frame 4"), std::string::npos) << what;
+    EXPECT_NE(what.find("announced 6"), std::string::npos) << what;
+    EXPECT_NE(what.find("only 2"), std::string::npos) << what;
+  }
+  EXPECT_THROW(store.fetch(6), NotFound);  // past the announced count: plain out of range
+}
+
+TEST(FrameStore, RamBudgetTooSmallForTheAnnouncedFramesIsRefusedUpFront) {
+  auto o = options(FrameStorage::ram_uint8);
+  o.max_ram_bytes = int64_t{10} * 3 * kR * kR;
+  EXPECT_NO_THROW(FrameStore fits(o, 10));
+  EXPECT_THROW(FrameStore over(o, 11), TooLarge);
+  o.storage = FrameStorage::ram_float16;  // twice the bytes a frame
+  EXPECT_THROW(FrameStore half(o, 6), TooLarge);
+  o.storage = FrameStorage::automatic;  // spills instead
+  EXPECT_NO_THROW(FrameStore spill(o, 100));
+}
+
+TEST(FrameStore, PipelineLoaderKeepsOrderBitExactnessAndAGaplessPrefix) {
+  torch::NoGradGuard no_grad;
+  test::TempDir dir;
+  std::vector<formats::Image> frames;
+  for (int i = 0; i < 12; ++i) frames.push_back(random_image(41, 27, 800 + i));
+  const auto good = dir.path() / "good";
+  const auto bad = dir.path() / "bad";
+  std::filesystem::create_directories(good);
+  std::filesystem::create_directories(bad);
+  for (int i = 0; i < 12; ++i) {
+    test::write_file((good / (std::to_string(i) + ".png")).string(), formats::encode_png(frames[i]));
+    test::write_file((bad / (std::to_string(i) + ".png")).string(),
+                     i == 7 ? std::string("broken") : formats::encode_png(frames[i]));
+  }
+  for (int threads : {1, 3}) {
+    FrameLoadOptions lo;
+    lo.threads = threads;
+    lo.in_flight = 4;
+    auto src = formats::open_video_source(good.string());
+    FrameStore store(options(FrameStorage::ram_uint8), src->info().total_frames);
+    std::atomic<int64_t> last{0};
+    load_frames(
+        *src, store, {},
+        [&](int64_t done, int64_t total) {
+          EXPECT_EQ(done, last.load() + 1);  // one call per stored frame, in order
+          EXPECT_EQ(total, 12);
+          last = done;
+        },
+        lo);
+    ASSERT_EQ(store.size(), 12);
+    for (int i = 0; i < 12; ++i) EXPECT_TRUE(torch::equal(store.fetch(i), reference(frames[i]))) << i;
+
+    // A failure at frame 7: frames 0..6 are all stored, then the error.
+    auto src2 = formats::open_video_source(bad.string());
+    FrameStore broken(options(FrameStorage::ram_uint8), 12);
+    EXPECT_THROW(load_frames(*src2, broken, {}, {}, lo), InvalidInput);
+    EXPECT_TRUE(broken.finished());
+    EXPECT_EQ(broken.size(), 7);
+    EXPECT_TRUE(torch::equal(broken.fetch(6), reference(frames[6])));
+    EXPECT_THROW(broken.fetch(7), InvalidInput);
+
+    // max_frames stops the decoder early, without an error.
+    auto src3 = formats::open_video_source(good.string());
+    FrameStore capped(options(FrameStorage::ram_uint8));
+    lo.max_frames = 5;
+    load_frames(*src3, capped, {}, {}, lo);
+    EXPECT_EQ(capped.size(), 5);
+    EXPECT_EQ(capped.error(), nullptr);
+  }
 }
 
 }  // namespace

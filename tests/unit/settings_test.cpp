@@ -69,6 +69,20 @@ TEST(Settings, PrecedenceFlagOverEnvOverFileOverDefault) {
   EXPECT_EQ(c.serve.host, "0.0.0.0");  // file value survives
 }
 
+TEST(Settings, DevicesAndPipelineSizes) {
+  const AppConfig c = resolve_config("", FlagValues{{"io-threads", std::string("3")}},
+                                     fake_env({{"SAM3_DEVICES", "cuda:0, cuda:1"}, {"SAM3_BACKBONE_BATCH", "4"},
+                                               {"SAM3_IO_THREADS", "1"}, {"SAM3_IN_FLIGHT", "12"}}));
+  EXPECT_EQ(c.model.devices, (std::vector<std::string>{"cuda:0", "cuda:1"}));
+  EXPECT_EQ(c.pipeline.io_threads, 3);  // the flag wins over the environment
+  EXPECT_EQ(c.pipeline.backbone_batch, 4);
+  EXPECT_EQ(c.pipeline.in_flight, 12);
+  const AppConfig d = resolve_config("", {}, fake_env({}));
+  EXPECT_TRUE(d.model.devices.empty());
+  EXPECT_EQ(d.pipeline.io_threads, 0);
+  EXPECT_EQ(d.pipeline.backbone_batch, 1);
+}
+
 TEST(Settings, UnknownKeyIsRejectedByName) {
   test::TempDir dir;
   const std::string file = dir.file("c.toml");
@@ -88,7 +102,9 @@ TEST(Settings, BadValuesAreRejectedByName) {
   };
   for (const Case& c : {Case{"SERVER_PORT", "70000"}, Case{"SERVER_PORT", "80x"}, Case{"IMAGE_MODEL_DEVICE", "gpu"},
                         Case{"IMAGE_MODEL_CONFIDENCE_THRESHOLD", "1.5"}, Case{"REQUIRE_API_KEY", "maybe"},
-                        Case{"LOG_LEVEL", "loud"}, Case{"SAM3_DTYPE", "fp8"}, Case{"SAM3_THREADS", "-1"}}) {
+                        Case{"LOG_LEVEL", "loud"}, Case{"SAM3_DTYPE", "fp8"}, Case{"SAM3_THREADS", "-1"},
+                        Case{"SAM3_DEVICES", "cuda:0,cuda:0"}, Case{"SAM3_DEVICES", "cpu,tpu"},
+                        Case{"SAM3_IO_THREADS", "-2"}, Case{"SAM3_BACKBONE_BATCH", "0"}}) {
     try {
       resolve_config("", {}, fake_env({{c.env, c.value}}));
       ADD_FAILURE() << c.env << "=" << c.value << " accepted";

@@ -16,6 +16,9 @@
 #include "core/video/orchestrator.h"
 #include "core/video/session_manager.h"
 #include "core/video/video_session.h"
+#include "formats/atomic_file.h"
+#include "formats/image_io.h"
+#include "tests/model_util.h"
 #include "tests/test_util.h"
 
 namespace sam3::core {
@@ -25,29 +28,12 @@ namespace {
 // golden tracker case does (objects present) and so that the detector's
 // presence is high, which makes random queries pass the 0.5 threshold.
 std::shared_ptr<const Sam3Model> tiny_model() {
-  static test::TempDir dir;
   static std::shared_ptr<const Sam3Model> model = [] {
-    ModelInitOptions o;
-    o.preset = "tiny";
-    o.seed = 3;
-    o.out_dir = dir.path().string();
-    o.bpe_path = test::golden_bpe_path();
-    init_model_folder(o);
-    ModelOptions mo;
-    mo.model_dir = dir.path().string();
-    mo.bpe_path = test::golden_bpe_path();
-    mo.threads = 1;
-    auto m = load_model(mo);
+    auto m = test::tiny_tracking_model();
     c10::InferenceMode guard;
-    auto& net = m->net();
-    auto& tr = *net.inst_interactive_predictor->model;
-    for (auto& p : tr.sam_mask_decoder->named_parameters())
-      if (p.key().rfind("pred_obj_score_head.layers.2.bias", 0) == 0) p.value().add_(3.0);
-    for (auto& p : net.transformer->decoder->named_parameters())
-      if (p.key().rfind("presence_token_head.layers.2.bias", 0) == 0) p.value().add_(6.0);
     // Scores ~ |b|^2 + small query-dependent terms: most queries pass the
     // threshold, so that several objects are born, matched and suppressed.
-    auto& sc = *net.dot_prod_scoring;
+    auto& sc = *m->net().dot_prod_scoring;
     sc.prompt_proj->weight.zero_();
     sc.hs_proj->weight.mul_(0.05);
     sc.hs_proj->bias.copy_(sc.prompt_proj->bias * 4.0);
@@ -56,16 +42,7 @@ std::shared_ptr<const Sam3Model> tiny_model() {
   return model;
 }
 
-struct Collected {
-  std::vector<int64_t> order;
-  std::map<int64_t, formats::SegmentResult> frames;
-  VideoFrameCallback callback() {
-    return [this](int64_t t, const formats::SegmentResult& r) {
-      order.push_back(t);
-      frames[t] = r;
-    };
-  }
-};
+using Collected = test::CollectedFrames;
 
 std::set<int64_t> ids_of(const formats::SegmentResult& r) {
   std::set<int64_t> s;
@@ -488,6 +465,26 @@ TEST_F(VideoSessionTest, SessionManagerCapsListsClosesAndExpires) {
   auto expired = m.expire_idle(SessionManager::Clock::now() + std::chrono::seconds(61));
   EXPECT_EQ(expired, std::vector<std::string>{"mine"});
   EXPECT_EQ(m.size(), 0u);
+}
+
+TEST_F(VideoSessionTest, SessionManagerOpensOnlyOnTheRequestedDevices) {
+  // Two replicas (both on the CPU here; one per GPU of VIDEO_MODEL_GPUS in a
+  // deployment). A request naming devices is served only by those.
+  SessionManager m({tiny_model(), tiny_model()}, SessionOptions{});
+  test::TempDir dir;
+  const std::string frame = dir.file("frame.png");
+  formats::write_file_atomic(frame, formats::encode_png(test::moving_squares(1)[0]));
+  try {
+    m.open(frame, std::nullopt, {}, {"cuda:1"});
+    ADD_FAILURE() << "a session opened on a device without a replica";
+  } catch (const InvalidInput& e) {
+    EXPECT_NE(std::string(e.what()).find("cpu"), std::string::npos) << e.what();  // names what there is
+  }
+  EXPECT_EQ(m.size(), 0u);  // nothing half-registered
+  const std::string id = m.open(frame, std::nullopt, {}, {"cuda:1", "cpu"});
+  EXPECT_EQ(m.get(id)->device(), "cpu");
+  EXPECT_EQ(m.get(m.open(frame))->device(), "cpu");  // no list: any replica
+  EXPECT_EQ(m.size(), 2u);
 }
 
 }  // namespace
