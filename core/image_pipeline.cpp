@@ -32,10 +32,12 @@ struct Item {
   PipelineOutput out;
 };
 
-// Consecutive inputs that share one backbone forward.
+// Consecutive inputs that share one backbone forward. Passed between stages
+// by shared_ptr, so a run that aborts frees what it had in flight.
 struct Group {
   std::vector<Item> items;
 };
+using GroupPtr = std::shared_ptr<Group>;
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -99,12 +101,13 @@ PipelineStats run_image_pipeline(DevicePool& pool, size_t count, const PipelineO
   const size_t group_size = static_cast<size_t>(std::max(1, options.backbone_batch));
   const int caller_threads = intraop_threads();
   const int io_threads = options.io_threads > 0 ? options.io_threads : default_io_threads(caller_threads);
-  const size_t images_in_flight =
-      options.in_flight > 0 ? static_cast<size_t>(options.in_flight)
-                            : 2 * std::max<size_t>(1, std::thread::hardware_concurrency());
-  // At least two groups per device in flight, so that decoding the next
-  // group overlaps the model.
-  const size_t tokens = std::max<size_t>(2 * devices, (images_in_flight + group_size - 1) / group_size);
+  // Groups in flight: as many as in_flight allows when it is set; by default
+  // 2 x cores images, and at least two groups per device, so that decoding
+  // the next group overlaps the model.
+  const size_t tokens =
+      options.in_flight > 0
+          ? std::max<size_t>(1, static_cast<size_t>(options.in_flight) / group_size)
+          : std::max<size_t>(2 * devices, 2 * std::max<size_t>(1, std::thread::hardware_concurrency()) / group_size);
   const auto output_mode = options.ordered ? tbb::filter_mode::serial_in_order : tbb::filter_mode::serial_out_of_order;
   // One device: its groups run one after another; several: one group per
   // device at a time (the pool's queues pick the least-loaded device).
@@ -133,96 +136,91 @@ PipelineStats run_image_pipeline(DevicePool& pool, size_t count, const PipelineO
     int n;
     ~RestoreIntraop() { set_thread_intraop_threads(n); }
   } restore{caller_threads};
+  // The stages, in order.
+  auto split = [&](tbb::flow_control& fc) -> GroupPtr {
+    if (next >= count) {
+      fc.stop();
+      return {};
+    }
+    auto g = std::make_shared<Group>();
+    for (; next < count && g->items.size() < group_size; ++next) {
+      g->items.emplace_back();
+      g->items.back().index = next;
+      g->items.back().out.index = next;
+    }
+    return g;
+  };
+  auto read = [&](GroupPtr g) {
+    tbb::parallel_for(size_t{0}, g->items.size(), [&](size_t i) {
+      Item& it = g->items[i];
+      // Preprocessing is LibTorch work too: one intra-op thread here, the
+      // model's threads stay its own.
+      set_thread_intraop_threads(1);
+      try {
+        it.in = cb.read(it.index);
+        if (io_cache && !it.in->cache_key.empty())
+          it.state = io_cache->get(feature_cache_device_key(it.in->cache_key, first_device));
+        if (!it.state) it.prepared = preprocessor.prepare_image(it.in->image);
+        it.in->image = formats::Image{};
+      } catch (...) {
+        it.error = std::current_exception();
+      }
+    });
+    return g;
+  };
+  auto infer = [&](GroupPtr g) {
+    std::vector<Item*> live;
+    for (Item& it : g->items)
+      if (!it.error) live.push_back(&it);
+    if (live.empty()) return g;
+    double secs = 0;
+    try {
+      secs = pool.submit([&](const ImageEngine& e, size_t d) { return run_group(e, pool.device_name(d), live, cache); })
+                 .get();
+    } catch (const Overloaded&) {
+      for (Item* it : live) it->error = std::current_exception();
+    }
+    for (Item* it : live) it->out.model_seconds = secs / static_cast<double>(live.size());
+    std::lock_guard<std::mutex> lk(stats_mu);
+    model_seconds += secs;
+    return g;
+  };
+  auto encode = [&](GroupPtr g) {
+    tbb::parallel_for(size_t{0}, g->items.size(), [&](size_t i) {
+      Item& it = g->items[i];
+      if (!it.error) {
+        try {
+          it.out.line = cb.encode(it.index, *it.result);
+        } catch (...) {
+          it.error = std::current_exception();
+        }
+        it.result.reset();
+      }
+      if (!it.error) return;
+      it.out.failed = true;
+      try {
+        std::rethrow_exception(it.error);
+      } catch (const std::exception& e) {
+        it.out.line = cb.error(it.index, e);
+      } catch (...) {
+        it.out.line = cb.error(it.index, Error("unknown error"));
+      }
+    });
+    return g;
+  };
+  auto emit = [&](GroupPtr g) {
+    for (const Item& it : g->items) {
+      ++stats.done;
+      if (it.out.failed) ++stats.failed;
+      cb.emit(it.out);
+    }
+  };
   arena.execute([&] {
-    tbb::parallel_pipeline(
-        tokens,
-        tbb::make_filter<void, Group*>(tbb::filter_mode::serial_in_order,
-                                       [&](tbb::flow_control& fc) -> Group* {
-                                         if (next >= count) {
-                                           fc.stop();
-                                           return nullptr;
-                                         }
-                                         auto* g = new Group;
-                                         for (; next < count && g->items.size() < group_size; ++next) {
-                                           g->items.emplace_back();
-                                           g->items.back().index = next;
-                                           g->items.back().out.index = next;
-                                         }
-                                         return g;
-                                       }) &
-            tbb::make_filter<Group*, Group*>(
-                tbb::filter_mode::parallel,
-                [&](Group* g) {
-                  tbb::parallel_for(size_t{0}, g->items.size(), [&](size_t i) {
-                    Item& it = g->items[i];
-                    // Preprocessing is LibTorch work too: one intra-op
-                    // thread here, the model's threads stay its own.
-                    set_thread_intraop_threads(1);
-                    try {
-                      it.in = cb.read(it.index);
-                      if (io_cache && !it.in->cache_key.empty())
-                        it.state = io_cache->get(feature_cache_device_key(it.in->cache_key, first_device));
-                      if (!it.state) it.prepared = preprocessor.prepare_image(it.in->image);
-                      it.in->image = formats::Image{};
-                    } catch (...) {
-                      it.error = std::current_exception();
-                    }
-                  });
-                  return g;
-                }) &
-            tbb::make_filter<Group*, Group*>(infer_mode,
-                                             [&](Group* g) {
-                                               std::vector<Item*> live;
-                                               for (Item& it : g->items)
-                                                 if (!it.error) live.push_back(&it);
-                                               if (live.empty()) return g;
-                                               double secs = 0;
-                                               try {
-                                                 secs = pool.submit([&](const ImageEngine& e, size_t d) {
-                                                             return run_group(e, pool.device_name(d), live, cache);
-                                                           })
-                                                            .get();
-                                               } catch (const Overloaded&) {
-                                                 for (Item* it : live) it->error = std::current_exception();
-                                               }
-                                               for (Item* it : live) it->out.model_seconds = secs / live.size();
-                                               std::lock_guard<std::mutex> lk(stats_mu);
-                                               model_seconds += secs;
-                                               return g;
-                                             }) &
-            tbb::make_filter<Group*, Group*>(tbb::filter_mode::parallel,
-                                             [&](Group* g) {
-                                               tbb::parallel_for(size_t{0}, g->items.size(), [&](size_t i) {
-                                                 Item& it = g->items[i];
-                                                 if (!it.error) {
-                                                   try {
-                                                     it.out.line = cb.encode(it.index, *it.result);
-                                                   } catch (...) {
-                                                     it.error = std::current_exception();
-                                                   }
-                                                   it.result.reset();
-                                                 }
-                                                 if (it.error) {
-                                                   it.out.failed = true;
-                                                   try {
-                                                     std::rethrow_exception(it.error);
-                                                   } catch (const std::exception& e) {
-                                                     it.out.line = cb.error(it.index, e);
-                                                   } catch (...) {
-                                                     it.out.line = cb.error(it.index, Error("unknown error"));
-                                                   }
-                                                 }
-                                               });
-                                               return g;
-                                             }) &
-            tbb::make_filter<Group*, void>(output_mode, [&](Group* g) {
-              std::unique_ptr<Group> own(g);
-              for (const Item& it : g->items) {
-                ++stats.done;
-                if (it.out.failed) ++stats.failed;
-                cb.emit(it.out);
-              }
-            }));
+    tbb::parallel_pipeline(tokens, tbb::make_filter<void, GroupPtr>(tbb::filter_mode::serial_in_order, split) &
+                                       tbb::make_filter<GroupPtr, GroupPtr>(tbb::filter_mode::parallel, read) &
+                                       tbb::make_filter<GroupPtr, GroupPtr>(infer_mode, infer) &
+                                       tbb::make_filter<GroupPtr, GroupPtr>(tbb::filter_mode::parallel, encode) &
+                                       tbb::make_filter<GroupPtr, void>(output_mode, emit));
   });
   stats.seconds = seconds_since(t0);
   stats.model_seconds = model_seconds;
