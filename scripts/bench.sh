@@ -21,7 +21,8 @@ if [[ -z "${SAM3_BPE_PATH:-}" && -f "$golden/bpe_simple_vocab_16e6.txt.gz" ]]; t
   export SAM3_BPE_PATH="$golden/bpe_simple_vocab_16e6.txt.gz"
 fi
 tmp=""
-cleanup() { [[ -n "$tmp" ]] && rm -rf "$tmp"; }
+# An if, not `[[ ]] &&`: a false test would become the exit status (77 -> 1).
+cleanup() { if [[ -n "$tmp" ]]; then rm -rf "$tmp"; fi; }
 trap cleanup EXIT
 if [[ -z "$MODEL" && -z "${SAM3_BPE_PATH:-}" ]]; then
   # Text prompts need the CLIP vocabulary, which no package ships: without
