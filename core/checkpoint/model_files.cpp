@@ -16,6 +16,7 @@
 #include "core/checkpoint/hf_layout.h"
 #include "core/checkpoint/pt_zip.h"
 #include "core/errors.h"
+#include "core/tensor_text.h"
 #include "core/log.h"
 
 namespace sam3::core {
@@ -40,12 +41,6 @@ std::vector<std::string> files_with_extension(const fs::path& dir, const std::st
     if (e.is_regular_file(ec) && e.path().extension() == ext) out.push_back(e.path().string());
   std::sort(out.begin(), out.end());
   return out;
-}
-
-std::string shape_str(const std::vector<int64_t>& s) {
-  std::string out = "[";
-  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
-  return out + "]";
 }
 
 std::string dtype_name(torch::ScalarType t) {
@@ -374,7 +369,7 @@ nlohmann::json inspect_checkpoint(const std::string& path, const std::vector<Key
       as_real.push_back(2);
       const bool complex = k.dtype.rfind("complex", 0) == 0;
       if (it->second != k.shape && !(complex && it->second == as_real))
-        mismatched.push_back(k.name + ": expected " + shape_str(k.shape) + ", got " + shape_str(it->second));
+        mismatched.push_back(k.name + ": expected " + shape_text(k.shape) + ", got " + shape_text(it->second));
     }
     for (const auto& [k, s] : have)
       if (!expected.count(k)) unexpected.push_back(k);

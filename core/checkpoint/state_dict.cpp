@@ -5,15 +5,10 @@
 #include <sstream>
 
 #include "core/errors.h"
+#include "core/tensor_text.h"
 
 namespace sam3::core {
 namespace {
-
-std::string shape_str(c10::IntArrayRef s) {
-  std::ostringstream os;
-  os << s;
-  return os.str();
-}
 
 void append_list(std::ostringstream& os, const char* what, const std::vector<std::string>& v) {
   if (v.empty()) return;
@@ -50,8 +45,8 @@ LoadReport load_state_dict(torch::nn::Module& module, const TensorMap& source, c
     torch::Tensor src = it->second;
     if (src.is_complex() && !target.is_complex()) src = torch::view_as_real(src);
     if (src.sizes() != target.sizes()) {
-      r.mismatched.push_back("'" + key + "': expected " + shape_str(target.sizes()) + ", got " +
-                             shape_str(src.sizes()));
+      r.mismatched.push_back("'" + key + "': expected " + shape_text(target.sizes()) + ", got " +
+                             shape_text(src.sizes()));
       return;
     }
     target.copy_(src);

@@ -1,21 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "core/model/postprocess.h"
 
-#include <sstream>
-
 #include "core/errors.h"
+#include "core/tensor_text.h"
 
 namespace sam3::core {
-namespace {
-
-std::string shape_of(const torch::Tensor& t) {
-  if (!t.defined()) return "undefined";
-  std::ostringstream os;
-  os << t.sizes();
-  return os.str();
-}
-
-}  // namespace
 
 Detections select_detections(const torch::Tensor& pred_logits, const torch::Tensor& pred_boxes,
                              const torch::Tensor& presence_logit, const torch::Tensor& pred_masks,
@@ -27,12 +16,12 @@ Detections select_detections(const torch::Tensor& pred_logits, const torch::Tens
   if (logits.dim() != 1 || pred_boxes.dim() != 2 || pred_boxes.size(1) != 4 ||
       pred_boxes.size(0) != logits.size(0) || pred_masks.dim() != 3 || pred_masks.size(0) != logits.size(0))
     throw InvalidInput("postprocess: expected logits [Q,1], boxes [Q,4], masks [Q,h,w], got " +
-                       shape_of(pred_logits) + ", " + shape_of(pred_boxes) + ", " + shape_of(pred_masks));
+                       shape_text(pred_logits) + ", " + shape_text(pred_boxes) + ", " + shape_text(pred_masks));
   // Same op order as the processor: sigmoid(logits) * sigmoid(presence), in fp32.
   torch::Tensor probs = logits.to(torch::kFloat32).sigmoid();
   if (presence_logit.defined()) {
     if (presence_logit.numel() != 1)
-      throw InvalidInput("postprocess: expected one presence logit, got " + shape_of(presence_logit));
+      throw InvalidInput("postprocess: expected one presence logit, got " + shape_text(presence_logit));
     probs = probs * presence_logit.to(torch::kFloat32).reshape({1}).sigmoid();
   }
   Detections d;

@@ -2,19 +2,12 @@
 #include "core/model/sam3_image.h"
 
 #include <algorithm>
-#include <sstream>
 
 #include "core/errors.h"
+#include "core/tensor_text.h"
 
 namespace sam3::core {
 namespace {
-
-std::string shape_of(const torch::Tensor& t) {
-  if (!t.defined()) return "undefined";
-  std::ostringstream os;
-  os << t.sizes();
-  return os.str();
-}
 
 // Runs one forward stage; LibTorch errors gain the stage's name (STYLE 7).
 template <typename F>
@@ -87,7 +80,7 @@ BackboneFeatures Sam3ImageImpl::forward_image(const torch::Tensor& pixels) {
   const int64_t r = cfg_.image_size;
   if (!pixels.defined() || pixels.dim() != 4 || pixels.size(1) != 3 || pixels.size(2) != r || pixels.size(3) != r)
     throw InvalidInput("forward_image: expected pixels [B, 3, " + std::to_string(r) + ", " + std::to_string(r) +
-                       "], got " + shape_of(pixels));
+                       "], got " + shape_text(pixels));
   NeckOutput n = run_stage("backbone", [&] { return backbone->vision_backbone->forward(pixels); });
   BackboneFeatures f;
   f.fpn = std::move(n.features);
@@ -110,18 +103,18 @@ GroundingOutput Sam3ImageImpl::forward_grounding(const BackboneFeatures& image, 
     torch::Tensor labels = box_labels;
     if (boxes.dim() == 2) {
       if (boxes.size(1) != 4)
-        throw InvalidInput("forward_grounding: expected boxes [N, 4], got " + shape_of(boxes));
+        throw InvalidInput("forward_grounding: expected boxes [N, 4], got " + shape_text(boxes));
       if (!labels.defined()) labels = torch::ones({boxes.size(0)}, torch::TensorOptions(torch::kBool).device(boxes.device()));
       geo = GeometryPrompt::from_boxes(boxes, labels);
     } else if (boxes.dim() == 3 && boxes.size(2) == 4) {
       if (!labels.defined()) labels = torch::ones({boxes.size(0), boxes.size(1)}, torch::TensorOptions(torch::kBool).device(boxes.device()));
       if (labels.dim() != 2 || labels.size(0) != boxes.size(0) || labels.size(1) != boxes.size(1))
-        throw InvalidInput("forward_grounding: expected labels [N, B] for boxes " + shape_of(boxes) + ", got " +
-                           shape_of(labels));
+        throw InvalidInput("forward_grounding: expected labels [N, B] for boxes " + shape_text(boxes) + ", got " +
+                           shape_text(labels));
       geo.boxes = boxes;
       geo.box_labels = labels;
     } else {
-      throw InvalidInput("forward_grounding: expected boxes [N, 4] or [N, B, 4], got " + shape_of(boxes));
+      throw InvalidInput("forward_grounding: expected boxes [N, 4] or [N, B, 4], got " + shape_text(boxes));
     }
   }
   return forward_grounding(image, text, geo, trace);
@@ -138,7 +131,7 @@ GroundingOutput Sam3ImageImpl::forward_grounding(const BackboneFeatures& image, 
   if (!text.features.defined() || text.features.dim() != 3 || !text.mask.defined() ||
       text.mask.size(0) != text.features.size(1))
     throw InvalidInput("forward_grounding: expected text features [ctx, B, d] with mask [B, ctx], got " +
-                       shape_of(text.features) + " and " + shape_of(text.mask));
+                       shape_text(text.features) + " and " + shape_text(text.mask));
   const int64_t batch = text.count();
   if (geometry.boxes.defined() && geometry.boxes.numel() > 0 && geometry.boxes.size(1) != batch)
     throw InvalidInput("forward_grounding: the box prompt has batch " + std::to_string(geometry.boxes.size(1)) +

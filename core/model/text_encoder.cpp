@@ -5,17 +5,9 @@
 #include <string>
 
 #include "core/errors.h"
+#include "core/tensor_text.h"
 
 namespace sam3::core {
-namespace {
-
-std::string shape_str(const torch::Tensor& t) {
-  std::string s = "[";
-  for (int64_t d = 0; d < t.dim(); ++d) s += (d ? ", " : "") + std::to_string(t.size(d));
-  return s + "]";
-}
-
-}  // namespace
 
 ResidualAttentionBlockImpl::ResidualAttentionBlockImpl(int64_t width, int64_t heads, int64_t mlp_width) {
   attn = register_module("attn", MultiheadAttention(width, heads));
@@ -80,7 +72,7 @@ TextEncoding VETextEncoderImpl::forward(const torch::Tensor& token_ids) {
       token_ids.size(1) > c_.text.context_length || !c10::isIntegralType(token_ids.scalar_type(), /*includeBool=*/false))
     throw InvalidInput("text encoder: expected integer token ids [N, L] with 1 <= L <= " +
                        std::to_string(c_.text.context_length) + ", got " +
-                       (token_ids.defined() ? std::string(c10::toString(token_ids.scalar_type())) + " " + shape_str(token_ids)
+                       (token_ids.defined() ? std::string(c10::toString(token_ids.scalar_type())) + " " + shape_text(token_ids)
                                             : std::string("an undefined tensor")));
   const auto ids = token_ids.to(encoder->token_embedding->weight.device(), torch::kLong);
   if (ids.numel() > 0) {
@@ -99,7 +91,7 @@ TextEncoding VETextEncoderImpl::forward(const torch::Tensor& token_ids) {
     out.input_embeds = embeds.transpose(0, 1);             // [L, N, W]
     return out;
   } catch (const c10::Error& e) {
-    throw ModelError(std::string("text encoder forward on token ids ") + shape_str(token_ids) + ": " +
+    throw ModelError(std::string("text encoder forward on token ids ") + shape_text(token_ids) + ": " +
                      e.what_without_backtrace());
   }
 }
