@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "daemon/http.h"
 
+#include <civetweb.h>
+
 #include <algorithm>
 #include <cctype>
 #include <random>
@@ -88,6 +90,19 @@ std::string make_request_id(std::string_view client_id) {
                     return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
                   });
   return ok ? std::string(client_id) : random_hex_id().substr(0, 16);
+}
+
+Request request_head(const mg_request_info& ri) {
+  Request req;
+  req.method = ri.request_method ? ri.request_method : "";
+  req.path = ri.local_uri ? ri.local_uri : "/";
+  req.query = ri.query_string ? ri.query_string : "";
+  req.remote_addr = ri.remote_addr;
+  req.local_port = ri.server_port;
+  for (int i = 0; i < ri.num_headers; ++i)
+    req.headers.emplace_back(ri.http_headers[i].name ? ri.http_headers[i].name : "",
+                             ri.http_headers[i].value ? ri.http_headers[i].value : "");
+  return req;
 }
 
 }  // namespace sam3::daemon

@@ -15,6 +15,8 @@
 
 #include "core/errors.h"
 
+struct mg_request_info;  // civetweb's parsed request line and headers
+
 namespace sam3::daemon {
 
 using nlohmann::json;
@@ -75,6 +77,10 @@ json parse_json_text(const std::string& text, const std::string& what);
 // Parses a JSON request body. \throws InvalidInput naming the position of the
 // syntax error, or when the document is not an object.
 json parse_json_body(const std::string& body);
+
+// A request's method, path, query, peer, port and headers as civetweb parsed
+// them (no body, no request id).
+Request request_head(const mg_request_info& ri);
 
 // A request id: the client's X-Request-Id when it is short and plain
 // ([A-Za-z0-9._-], at most 64 chars), otherwise a fresh random one.

@@ -316,15 +316,7 @@ int Server::on_request(mg_connection* conn, void* self_ptr) noexcept {
   auto* self = static_cast<Server*>(self_ptr);
   try {
     const mg_request_info* ri = mg_get_request_info(conn);
-    Request req;
-    req.method = ri->request_method ? ri->request_method : "";
-    req.path = ri->local_uri ? ri->local_uri : "/";
-    req.query = ri->query_string ? ri->query_string : "";
-    req.remote_addr = ri->remote_addr;
-    req.local_port = ri->server_port;
-    for (int i = 0; i < ri->num_headers; ++i)
-      req.headers.emplace_back(ri->http_headers[i].name ? ri->http_headers[i].name : "",
-                               ri->http_headers[i].value ? ri->http_headers[i].value : "");
+    Request req = request_head(*ri);
     const size_t limit = self->ctx_.max_body_bytes();
     const long long declared = ri->content_length;
     auto cache = std::make_shared<std::optional<std::string>>();

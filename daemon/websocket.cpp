@@ -73,15 +73,8 @@ int on_connect(const mg_connection* conn, void* cb) noexcept {
   auto* ep = static_cast<Endpoint*>(cb);
   Request req;
   try {
-    const mg_request_info* ri = mg_get_request_info(conn);
-    req.method = "GET";
-    req.path = ri->local_uri ? ri->local_uri : "/";
-    req.query = ri->query_string ? ri->query_string : "";
-    req.remote_addr = ri->remote_addr;
-    req.local_port = ri->server_port;
-    for (int i = 0; i < ri->num_headers; ++i)
-      req.headers.emplace_back(ri->http_headers[i].name ? ri->http_headers[i].name : "",
-                               ri->http_headers[i].value ? ri->http_headers[i].value : "");
+    req = request_head(*mg_get_request_info(conn));
+    req.method = "GET";  // the upgrade request
     req.request_id = make_request_id(req.header("X-Request-Id"));
     req.body = []() -> const std::string& {
       static const std::string empty;
