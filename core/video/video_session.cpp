@@ -280,13 +280,7 @@ struct VideoSession::Impl {
       if (b.w < 0 || b.h < 0) throw InvalidInput("video prompt: box with a negative size");
       exemplars[t] = b;
     }
-    Cached c = features(t);
-    VideoDetections det = detect(t, c);
-    std::vector<int64_t> removed;
-    FrameObjects fo = orch->step(t, false, det, c.trk, provider(), removed);
-    outputs[t] = encode_all(fo.masks);
-    prompted.insert(t);
-    return postprocess(t, fo.masks);
+    return postprocess(t, detect_and_track(t, false).masks);
   }
 
   formats::SegmentResult add_tracker_prompt(int64_t t, const VideoPrompt& p, std::optional<int64_t> obj_id) {
@@ -371,6 +365,18 @@ struct VideoSession::Impl {
     return order;
   }
 
+  // One step of the detector-tracker loop on frame t: detect, associate and
+  // track, then cache the frame's outputs.
+  FrameObjects detect_and_track(int64_t t, bool reverse) {
+    Cached c = features(t);
+    VideoDetections det = detect(t, c);
+    std::vector<int64_t> removed;
+    FrameObjects fo = orch->step(t, reverse, det, c.trk, provider(), removed);
+    outputs[t] = encode_all(fo.masks);
+    prompted.insert(t);
+    return fo;
+  }
+
   int64_t run_full(const std::vector<int64_t>& order, bool reverse, const VideoFrameCallback& on_frame,
                    const std::function<bool()>& should_stop) {
     std::deque<int64_t> buffer;
@@ -378,12 +384,7 @@ struct VideoSession::Impl {
     const int64_t delay = std::max(0, opts.track.hotstart_delay);
     for (int64_t t : order) {
       if (should_stop && should_stop()) throw Cancelled("propagate: cancelled at frame " + std::to_string(t));
-      Cached c = features(t);
-      VideoDetections det = detect(t, c);
-      std::vector<int64_t> removed;
-      FrameObjects fo = orch->step(t, reverse, det, c.trk, provider(), removed);
-      outputs[t] = encode_all(fo.masks);
-      prompted.insert(t);
+      detect_and_track(t, reverse);
       if (delay > 0) {
         buffer.push_back(t);
         if (static_cast<int64_t>(buffer.size()) >= delay) {
