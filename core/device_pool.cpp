@@ -38,6 +38,9 @@ void set_thread_intraop_threads(int n) {
   if (set) set(std::max(1, n));
 }
 
+KeepThreadIntraopThreads::KeepThreadIntraopThreads() : threads_(at::get_num_threads()) {}
+KeepThreadIntraopThreads::~KeepThreadIntraopThreads() { set_thread_intraop_threads(threads_); }
+
 DevicePool::Device::Device(std::shared_ptr<const Sam3Model> m, size_t depth, const std::string& name)
     : model(std::move(m)), engine(model), device(model->device().str()), queue(std::make_unique<WorkQueue>(name, depth)) {}
 
@@ -75,22 +78,7 @@ ModelReplicas load_replicas(const ModelOptions& opts, const std::vector<std::str
   return r;
 }
 
-DevicePool::DevicePool(const ModelOptions& opts, size_t queue_depth) {
-  std::vector<std::shared_ptr<const Sam3Model>> replicas;
-  for (const std::string& d : replica_devices(opts)) {
-    ModelOptions o = opts;
-    o.device = d;
-    replicas.push_back(load_model(o));
-    SAM3_LOG_INF("device pool: model replica on " << d);
-  }
-  init(std::move(replicas), queue_depth);
-}
-
 DevicePool::DevicePool(std::vector<std::shared_ptr<const Sam3Model>> replicas, size_t queue_depth) {
-  init(std::move(replicas), queue_depth);
-}
-
-void DevicePool::init(std::vector<std::shared_ptr<const Sam3Model>> replicas, size_t queue_depth) {
   if (replicas.empty()) throw InvalidInput("device pool: expected at least one model replica, got none");
   for (size_t i = 0; i < replicas.size(); ++i) {
     if (!replicas[i]) throw ModelMissing("device pool: replica " + std::to_string(i) + " is not loaded");

@@ -36,6 +36,20 @@ int intraop_threads();
 // thread (no effect on other threads). No-op on LibTorch builds without OpenMP.
 void set_thread_intraop_threads(int n);
 
+// Gives the calling thread its intra-op thread count back when the scope
+// ends: a pipeline's caller joins its TBB arena and may run an IO stage last,
+// which sets one thread.
+class KeepThreadIntraopThreads {
+public:
+  KeepThreadIntraopThreads();
+  ~KeepThreadIntraopThreads();
+  KeepThreadIntraopThreads(const KeepThreadIntraopThreads&) = delete;
+  KeepThreadIntraopThreads& operator=(const KeepThreadIntraopThreads&) = delete;
+
+private:
+  int threads_;
+};
+
 namespace detail {
 // Called once by load_model when it configures LibTorch's threads.
 void note_intraop_threads(int n);
@@ -57,11 +71,9 @@ ModelReplicas load_replicas(const ModelOptions& opts, const std::vector<std::str
 
 class DevicePool {
 public:
-  // One replica of `opts`'s model per device of replica_devices(opts).
-  // `queue_depth` jobs may wait per device.
-  // \throws what load_model throws, InvalidInput for a duplicate device.
-  DevicePool(const ModelOptions& opts, size_t queue_depth);
-  // From already-loaded replicas (tests, callers that load differently).
+  // One device per replica (load_replicas(...).image); `queue_depth` jobs
+  // may wait per device. \throws InvalidInput for no replica, ModelMissing
+  // for a null one.
   DevicePool(std::vector<std::shared_ptr<const Sam3Model>> replicas, size_t queue_depth);
   ~DevicePool();
   DevicePool(const DevicePool&) = delete;
@@ -115,7 +127,6 @@ private:
     std::atomic<size_t> in_flight{0};
     std::atomic<uint64_t> jobs_run{0};
   };
-  void init(std::vector<std::shared_ptr<const Sam3Model>> replicas, size_t queue_depth);
 
   std::vector<std::unique_ptr<Device>> devices_;
 };

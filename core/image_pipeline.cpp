@@ -99,8 +99,7 @@ PipelineStats run_image_pipeline(DevicePool& pool, size_t count, const PipelineO
   if (cache && !cache->enabled()) cache = nullptr;
   const size_t devices = pool.size();
   const size_t group_size = static_cast<size_t>(std::max(1, options.backbone_batch));
-  const int caller_threads = intraop_threads();
-  const int io_threads = options.io_threads > 0 ? options.io_threads : default_io_threads(caller_threads);
+  const int io_threads = options.io_threads > 0 ? options.io_threads : default_io_threads(intraop_threads());
   // Groups in flight: as many as in_flight allows when it is set; by default
   // 2 x cores images, and at least two groups per device, so that decoding
   // the next group overlaps the model.
@@ -130,12 +129,7 @@ PipelineStats run_image_pipeline(DevicePool& pool, size_t count, const PipelineO
   tbb::global_control parallelism(
       limit, std::max(tbb::global_control::active_value(limit), static_cast<size_t>(arena_threads)));
   tbb::task_arena arena(arena_threads);
-  // The calling thread takes part in the arena and may run an IO stage last:
-  // it gets its thread count back however the run ends.
-  struct RestoreIntraop {
-    int n;
-    ~RestoreIntraop() { set_thread_intraop_threads(n); }
-  } restore{caller_threads};
+  const KeepThreadIntraopThreads keep_caller_threads;
   // The stages, in order.
   auto split = [&](tbb::flow_control& fc) -> GroupPtr {
     if (next >= count) {

@@ -150,6 +150,14 @@ void FrameStore::check_next_locked(int width, int height) const {
                        std::to_string(height_));
 }
 
+torch::ScalarType FrameStore::stored_dtype() const {
+  switch (options_.storage) {
+    case FrameStorage::ram_float16: return torch::kFloat16;
+    case FrameStorage::ram_bfloat16: return torch::kBFloat16;
+    default: return torch::kUInt8;  // lossless 8-bit, in memory or on disk
+  }
+}
+
 PreparedFrame FrameStore::preprocess(const formats::Image& frame, double timestamp_seconds) const {
   torch::NoGradGuard no_grad;
   const torch::Tensor x = preprocess_image(frame, options_.resolution, options_.preprocess_device)[0];
@@ -157,8 +165,9 @@ PreparedFrame FrameStore::preprocess(const formats::Image& frame, double timesta
   out.width = frame.width;
   out.height = frame.height;
   out.timestamp = timestamp_seconds;
-  if (options_.storage == FrameStorage::ram_float16 || options_.storage == FrameStorage::ram_bfloat16) {
-    out.data = x.to(options_.storage == FrameStorage::ram_float16 ? torch::kFloat16 : torch::kBFloat16).contiguous();
+  const torch::ScalarType dtype = stored_dtype();
+  if (dtype != torch::kUInt8) {
+    out.data = x.to(dtype).contiguous();
   } else {
     // preprocess_image's values are k/127.5 - 1 for integers k (the resize is
     // rounded to 8 bits), so k comes back exactly and fetch() can redo the
@@ -180,10 +189,7 @@ int64_t FrameStore::add(const formats::Image& frame, double timestamp_seconds) {
 int64_t FrameStore::commit(PreparedFrame frame) {
   const int64_t fb = frame_bytes();
   const int R = options_.resolution;
-  const bool fp = options_.storage == FrameStorage::ram_float16 || options_.storage == FrameStorage::ram_bfloat16;
-  const auto want = fp ? (options_.storage == FrameStorage::ram_float16 ? torch::kFloat16 : torch::kBFloat16)
-                       : torch::kUInt8;
-  if (!frame.data.defined() || frame.data.scalar_type() != want || frame.data.dim() != 3 ||
+  if (!frame.data.defined() || frame.data.scalar_type() != stored_dtype() || frame.data.dim() != 3 ||
       frame.data.numel() != int64_t{3} * R * R)
     throw InvalidInput(std::string("frame store: commit() expects a frame from this store's preprocess() (") +
                        frame_storage_name(options_.storage) + ", resolution " + std::to_string(R) + ")");
@@ -321,12 +327,7 @@ void load_frames(formats::VideoSource& source, FrameStore& store, const std::fun
   // Like the image pipeline's IO threads: the cores the model leaves over.
   const int threads = options.threads > 0 ? options.threads : default_io_threads(intraop_threads());
   const size_t tokens = static_cast<size_t>(options.in_flight > 0 ? options.in_flight : 2 * threads);
-  // The calling thread joins the arena and may preprocess (one intra-op
-  // thread): it gets its own count back however the load ends.
-  struct RestoreIntraop {
-    int n;
-    ~RestoreIntraop() { set_thread_intraop_threads(n); }
-  } restore{at::get_num_threads()};
+  const KeepThreadIntraopThreads keep_caller_threads;
 
   int64_t decoded = 0;
   std::atomic<bool> failed{false};  // stops the decoder after any failure

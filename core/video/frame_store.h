@@ -127,6 +127,8 @@ class FrameStore {
   int64_t write_disk_locked(const torch::Tensor& hwc_u8);
   torch::Tensor read_disk(int64_t slot) const;
   int64_t frame_bytes() const;
+  // What preprocess() produces and commit() stores: uint8 HWC, or fp16/bf16 CHW.
+  torch::ScalarType stored_dtype() const;
 
   FrameStoreOptions options_;
   int64_t expected_;
