@@ -14,6 +14,13 @@ std::string image_tiny_dir() {
   return golden_dir() + "/image_tiny/";
 }
 
+core::Sam3Config image_tiny_config() { return core::Sam3Config::from_file(image_tiny_dir() + "config.json"); }
+
+const core::TensorMap& image_tiny_weights() {
+  static const core::TensorMap weights = core::load_safetensors(image_tiny_dir() + "weights.safetensors");
+  return weights;
+}
+
 std::vector<std::string> image_case_names() {
   return {std::begin(kImageCases), std::end(kImageCases)};
 }

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "core/checkpoint/safetensors.h"
+#include "core/checkpoint/state_dict.h"
 #include "core/model/config.h"
 #include "core/torch.h"
 #include "test_util.h"
@@ -15,6 +17,18 @@ namespace sam3::test {
 
 // shared/golden/image_tiny/ (with the trailing slash), or "/image_tiny/" when absent.
 std::string image_tiny_dir();
+
+// shared/golden/image_tiny's config, and its weights (read once per process).
+core::Sam3Config image_tiny_config();
+const core::TensorMap& image_tiny_weights();
+
+// `module` with image_tiny's weights under `prefix` (strict), in eval mode.
+template <class M>
+M load_image_tiny(M module, const std::string& prefix) {
+  core::load_state_dict_strict(*module, image_tiny_weights(), prefix);
+  module->eval();
+  return module;
+}
 
 // The three cases of shared/golden/image_tiny, in the order of its README.
 inline constexpr const char* kImageCases[3] = {"case0_text", "case1_text_box", "case2_boxes_only"};

@@ -22,10 +22,8 @@ TEST_P(DecoderParity, MatchesGoldenPerLayer) {
   SAM3_REQUIRE_GOLDEN();
   c10::InferenceMode guard;
   const std::string dir = test::image_tiny_dir();
-  const auto cfg = Sam3Config::from_file(dir + "config.json");
-  TransformerDecoder dec(cfg);
-  load_state_dict_strict(*dec, load_safetensors(dir + "weights.safetensors"), "detector.transformer.decoder.");
-  dec->eval();
+  const auto cfg = test::image_tiny_config();
+  auto dec = test::load_image_tiny(TransformerDecoder(cfg), "detector.transformer.decoder.");
   const auto g = load_safetensors(dir + GetParam() + ".safetensors");
 
   const auto& memory = g.at("encoder.memory");  // [HW, 1, D]
@@ -66,9 +64,8 @@ TEST(DecoderBatch, EachItemMatchesItsSingleRun) {
   SAM3_REQUIRE_GOLDEN();
   c10::InferenceMode guard;
   const std::string dir = test::image_tiny_dir();
-  const auto cfg = Sam3Config::from_file(dir + "config.json");
-  TransformerDecoder dec(cfg);
-  load_state_dict_strict(*dec, load_safetensors(dir + "weights.safetensors"), "detector.transformer.decoder.");
+  const auto cfg = test::image_tiny_config();
+  auto dec = test::load_image_tiny(TransformerDecoder(cfg), "detector.transformer.decoder.");
   const auto g = load_safetensors(dir + "case1_text_box.safetensors");
   const auto& memory = g.at("encoder.memory");
   const auto& pos = g.at("encoder.pos");

@@ -23,11 +23,8 @@ using sam3::test::kImageCases;
 TEST(FusionEncoderParity, LayersAndMemoryFromGoldenInputs) {
   SAM3_REQUIRE_GOLDEN();
   c10::InferenceMode guard;
-  auto cfg = Sam3Config::from_file(image_tiny_dir() + "config.json");
-  TransformerEncoderFusion enc(cfg);
-  load_state_dict_strict(*enc, load_safetensors(image_tiny_dir() + "weights.safetensors"),
-                         "detector.transformer.encoder.");
-  enc->eval();
+  auto cfg = sam3::test::image_tiny_config();
+  auto enc = sam3::test::load_image_tiny(TransformerEncoderFusion(cfg), "detector.transformer.encoder.");
   auto pos = SafeTensorsFile(image_tiny_dir() + "case0_text.safetensors").get("neck.pos.2");  // first case only
   for (const char* name : kImageCases) {
     SCOPED_TRACE(name);

@@ -41,11 +41,8 @@ GeometryPrompt case_prompt(const std::string& name) {
 TEST(GeometryEncoderParity, TokensRoiAndPromptFromGoldenInputs) {
   SAM3_REQUIRE_GOLDEN();
   c10::InferenceMode guard;
-  auto cfg = Sam3Config::from_file(image_tiny_dir() + "config.json");
-  SequenceGeometryEncoder geo(cfg);
-  load_state_dict_strict(*geo, load_safetensors(image_tiny_dir() + "weights.safetensors"),
-                         "detector.geometry_encoder.");
-  geo->eval();
+  auto cfg = sam3::test::image_tiny_config();
+  auto geo = sam3::test::load_image_tiny(SequenceGeometryEncoder(cfg), "detector.geometry_encoder.");
   auto pos = SafeTensorsFile(image_tiny_dir() + "case0_text.safetensors").get("neck.pos.2");  // first case only
   for (const char* name : kImageCases) {
     SCOPED_TRACE(name);

@@ -25,19 +25,14 @@ using sam3::test::Tolerance;
 
 const std::string kPrefix = "detector.backbone.vision_backbone.";
 
-Sam3DualViTDetNeck load_tiny_neck(const TensorMap& weights) {
-  auto cfg = Sam3Config::from_file(image_tiny_dir() + "config.json");
-  Sam3DualViTDetNeck neck(cfg);
-  load_state_dict_strict(*neck, weights, kPrefix);
-  neck->eval();
-  return neck;
+Sam3DualViTDetNeck load_tiny_neck() {
+  return sam3::test::load_image_tiny(Sam3DualViTDetNeck(sam3::test::image_tiny_config()), kPrefix);
 }
 
 TEST(NeckParity, LevelsFromGoldenTrunkOutput) {
   SAM3_REQUIRE_GOLDEN();
   c10::InferenceMode guard;
-  auto weights = load_safetensors(image_tiny_dir() + "weights.safetensors");
-  auto neck = load_tiny_neck(weights);
+  auto neck = load_tiny_neck();
   for (const char* name : kImageCases) {
     SCOPED_TRACE(name);
     SafeTensorsFile g(image_tiny_dir() + name + ".safetensors");
@@ -67,8 +62,7 @@ TEST(NeckParity, LevelsFromGoldenTrunkOutput) {
 TEST(NeckParity, WholeBackboneFromImage) {
   SAM3_REQUIRE_GOLDEN();
   c10::InferenceMode guard;
-  auto weights = load_safetensors(image_tiny_dir() + "weights.safetensors");
-  auto neck = load_tiny_neck(weights);
+  auto neck = load_tiny_neck();
   for (const char* name : kImageCases) {
     SCOPED_TRACE(name);
     SafeTensorsFile g(image_tiny_dir() + name + ".safetensors");

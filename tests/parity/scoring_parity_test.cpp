@@ -22,13 +22,9 @@ struct Loaded {
 };
 
 Loaded load() {
-  const std::string dir = test::image_tiny_dir();
-  Loaded m{Sam3Config::from_file(dir + "config.json")};
-  const auto w = load_safetensors(dir + "weights.safetensors");
-  m.dec = TransformerDecoder(m.cfg);
-  m.scorer = DotProductScoring(m.cfg);
-  load_state_dict_strict(*m.dec, w, "detector.transformer.decoder.");
-  load_state_dict_strict(*m.scorer, w, "detector.dot_prod_scoring.");
+  Loaded m{test::image_tiny_config()};
+  m.dec = test::load_image_tiny(TransformerDecoder(m.cfg), "detector.transformer.decoder.");
+  m.scorer = test::load_image_tiny(DotProductScoring(m.cfg), "detector.dot_prod_scoring.");
   return m;
 }
 

@@ -22,9 +22,7 @@ TEST_P(SegmentationHeadParity, MatchesGoldenAndLeavesInputsUntouched) {
   SAM3_REQUIRE_GOLDEN();
   c10::InferenceMode guard;
   const std::string dir = test::image_tiny_dir();
-  const auto cfg = Sam3Config::from_file(dir + "config.json");
-  UniversalSegmentationHead head(cfg);
-  load_state_dict_strict(*head, load_safetensors(dir + "weights.safetensors"), "detector.segmentation_head.");
+  auto head = test::load_image_tiny(UniversalSegmentationHead(test::image_tiny_config()), "detector.segmentation_head.");
   const auto g = load_safetensors(dir + GetParam() + ".safetensors");
 
   // The neck levels kept after scalp (finest -> coarsest), copied so that an
@@ -56,9 +54,7 @@ TEST(SegmentationHeadBatch, PromptBatchBroadcastsOverOneImage) {
   SAM3_REQUIRE_GOLDEN();
   c10::InferenceMode guard;
   const std::string dir = test::image_tiny_dir();
-  const auto cfg = Sam3Config::from_file(dir + "config.json");
-  UniversalSegmentationHead head(cfg);
-  load_state_dict_strict(*head, load_safetensors(dir + "weights.safetensors"), "detector.segmentation_head.");
+  auto head = test::load_image_tiny(UniversalSegmentationHead(test::image_tiny_config()), "detector.segmentation_head.");
   const auto g0 = load_safetensors(dir + "case0_text.safetensors");
   std::vector<torch::Tensor> fpn;
   for (int i = 0; i < 3; ++i) fpn.push_back(g0.at("neck.fpn." + std::to_string(i)));

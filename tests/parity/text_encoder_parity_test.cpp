@@ -26,10 +26,8 @@ TEST_P(TextEncoderParity, MatchesGolden) {
   SAM3_REQUIRE_GOLDEN();
   c10::InferenceMode guard;
   const std::string dir = test::image_tiny_dir();
-  const auto cfg = Sam3Config::from_file(dir + "config.json");
-  VETextEncoder enc(cfg);
-  enc->eval();
-  load_state_dict_strict(*enc, load_safetensors(dir + "weights.safetensors"), "detector.backbone.language_backbone.");
+  const auto cfg = test::image_tiny_config();
+  auto enc = test::load_image_tiny(VETextEncoder(cfg), "detector.backbone.language_backbone.");
 
   const SafeTensorsFile golden(dir + GetParam() + ".safetensors");
   const auto ids = golden.get("text.token_ids");

@@ -27,12 +27,8 @@ using sam3::test::Tolerance;
 
 const std::string kTrunkPrefix = "detector.backbone.vision_backbone.trunk.";
 
-ViT load_tiny_vit(const TensorMap& weights) {
-  auto cfg = Sam3Config::from_file(image_tiny_dir() + "config.json");
-  ViT vit(cfg.vit);
-  load_state_dict_strict(*vit, weights, kTrunkPrefix);
-  vit->eval();
-  return vit;
+ViT load_tiny_vit() {
+  return sam3::test::load_image_tiny(ViT(sam3::test::image_tiny_config().vit), kTrunkPrefix);
 }
 
 TEST(VitParity, ConfigMatchesTinyPreset) {
@@ -94,8 +90,7 @@ TEST(VitParity, FullSizeRopeTables) {
 TEST(VitParity, MatchesReferencePerStage) {
   SAM3_REQUIRE_GOLDEN();
   c10::InferenceMode guard;
-  auto weights = load_safetensors(image_tiny_dir() + "weights.safetensors");
-  auto vit = load_tiny_vit(weights);
+  auto vit = load_tiny_vit();
   for (const char* name : kImageCases) {
     SCOPED_TRACE(name);
     SafeTensorsFile g(image_tiny_dir() + name + ".safetensors");
@@ -130,8 +125,7 @@ TEST(VitParity, MatchesReferencePerStage) {
 TEST(VitParity, ChunkedAttentionGivesSameOutput) {
   SAM3_REQUIRE_GOLDEN();
   c10::InferenceMode guard;
-  auto weights = load_safetensors(image_tiny_dir() + "weights.safetensors");
-  auto vit = load_tiny_vit(weights);
+  auto vit = load_tiny_vit();
   SafeTensorsFile g(image_tiny_dir() + std::string(kImageCases[0]) + ".safetensors");
   auto input = g.get("input.preprocessed");
   auto full = vit->forward(input);
